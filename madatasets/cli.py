@@ -1,0 +1,199 @@
+"""The `madata` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+import numpy as np
+
+from madatasets.errors import MadataError
+from madatasets.scenarios import get_spec, scenario_names
+from madatasets.store import QUALITIES, Store
+
+
+class MadataGroup(click.Group):
+    """Prints user errors (bad flags, unknown names, bad stores) as one line, exit code 2."""
+
+    def main(self, args=None, prog_name=None, **kwargs: Any):  # type: ignore[override]
+        try:
+            return super().main(args=args, prog_name=prog_name or "madata", standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("madata: aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as error:
+            message = error.format_message().replace("\n", " ")
+            click.echo(f"madata: error: {message} (see `madata --help`)", err=True)
+            sys.exit(2)
+        except MadataError as error:
+            click.echo(f"madata: error: {error}", err=True)
+            sys.exit(2)
+
+
+store_option = click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
+                            help="Store directory (default: $MADATA_HOME or ./madata-store).")
+
+
+def _existing_store(store_path: str | None) -> Store:
+    store = Store(store_path)
+    if not store.exists:
+        raise MadataError(f"no madata store at {store.root}; create one with `madata collect` or pass --store")
+    return store
+
+
+@click.group(cls=MadataGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="madata", prog_name="madata")
+def cli() -> None:
+    """madata: datasets, baselines and benchmarks for offline multi-agent RL."""
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the specs as JSON.")
+def envs(as_json: bool) -> None:
+    """List the registered scenarios and their shapes."""
+    specs = [get_spec(name).to_dict() | {"reference_scores": get_spec(name).reference_scores}
+             for name in scenario_names()]
+    if as_json:
+        click.echo(json.dumps(specs, indent=2))
+        return
+    click.echo(f"{'scenario':<16} {'ver':>3} {'agents':>6} {'obs':>10} {'act':>9} {'state':>5} {'limit':>5}  "
+               f"{'random':>9} {'expert':>9}")
+    for spec in specs:
+        refs = spec["reference_scores"]
+        obs = "/".join(map(str, sorted(set(spec["obs_sizes"]))))
+        act = "/".join(map(str, sorted(set(spec["act_sizes"]))))
+        click.echo(f"{spec['name']:<16} {spec['version']:>3} {len(spec['agents']):>6} {obs:>10} {act:>9} "
+                   f"{spec['state_dim']:>5} {spec['episode_limit']:>5}  "
+                   f"{refs.get('random', float('nan')):>9.2f} {refs.get('expert', float('nan')):>9.2f}")
+
+
+@cli.command()
+@click.argument("scenario", type=click.Choice(scenario_names()))
+@click.option("--quality", type=click.Choice(QUALITIES), default="random", show_default=True,
+              help="Quality tier to collect.")
+@click.option("--steps", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Environment steps to collect.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel rollout processes (the data does not depend on it).")
+@click.option("--version", "dataset_version", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Dataset version N in <scenario>/<quality>-vN.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing dataset with the same id.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@store_option
+def collect(scenario: str, quality: str, steps: int, seed: int, workers: int, dataset_version: int,
+            overwrite: bool, quiet: bool, store_path: str | None) -> None:
+    """Collect a dataset of SCENARIO at a quality tier into the store."""
+    from collectors.collect import collect as run_collect
+    path = run_collect(scenario, quality, steps=steps, seed=seed, workers=workers, store=store_path,
+                       overwrite=overwrite, version=dataset_version, progress=not quiet)
+    card = Store(store_path).card(f"{scenario}/{quality}-v{dataset_version}")
+    click.echo(f"wrote {card['id']}: {card['total_steps']} steps, {card['total_episodes']} episodes, "
+               f"mean return {card['returns']['mean']:.3f} -> {path}")
+
+
+@cli.command(name="list")
+@store_option
+def list_command(store_path: str | None) -> None:
+    """List the datasets in the store."""
+    store = Store(store_path)
+    ids = store.list()
+    if not ids:
+        click.echo(f"no datasets in {store.root}")
+        return
+    click.echo(f"{'id':<36} {'steps':>9} {'episodes':>8} {'mean return':>12}")
+    for dataset_id in ids:
+        card = store.card(dataset_id)
+        click.echo(f"{dataset_id:<36} {card['total_steps']:>9} {card['total_episodes']:>8} "
+                   f"{card['returns']['mean']:>12.3f}")
+
+
+@cli.command()
+@click.argument("dataset_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON instead of markdown.")
+@store_option
+def info(dataset_id: str, as_json: bool, store_path: str | None) -> None:
+    """Print the dataset card of ID."""
+    from madatasets.cards import render_card_markdown
+    card = _existing_store(store_path).card(dataset_id)
+    click.echo(json.dumps(card, indent=2) if as_json else render_card_markdown(card))
+
+
+@cli.command()
+@click.argument("dataset_ids", metavar="ID...", nargs=-1, required=True)
+@store_option
+def verify(dataset_ids: tuple[str, ...], store_path: str | None) -> None:
+    """Recompute every array checksum of each ID; exit non-zero on the first mismatch."""
+    store = _existing_store(store_path)
+    for dataset_id in dataset_ids:
+        checksums = store.verify(dataset_id)
+        click.echo(f"ok {dataset_id}: {len(checksums)} arrays match their checksums")
+
+
+@cli.command()
+@click.argument("dataset_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Write episode-return histograms to this PNG file.")
+@click.option("--bins", type=click.IntRange(min=2, max=100), default=10, show_default=True,
+              help="Bins per action dimension for the coverage measure.")
+@store_option
+def stats(dataset_ids: tuple[str, ...], plot: str | None, bins: int, store_path: str | None) -> None:
+    """Return distribution and per-agent action coverage of one or more datasets."""
+    from madatasets.dataset import load
+    from madatasets.stats import action_coverage, plot_returns, summary
+    store = _existing_store(store_path)
+    if plot and not plot.lower().endswith(".png"):
+        raise MadataError(f"--plot must name a .png file, got {plot!r}")
+    loaded = [load(dataset_id, store) for dataset_id in dataset_ids]
+    click.echo(f"{'id':<36} {'episodes':>8} {'mean':>10} {'std':>9} {'min':>10} {'median':>10} {'max':>10} "
+               f"{'normalized':>10}")
+    for dataset in loaded:
+        row = summary(dataset)
+        click.echo(f"{dataset.id:<36} {row['episodes']:>8} {row['mean']:>10.3f} {row['std']:>9.3f} "
+                   f"{row['min']:>10.3f} {row['median']:>10.3f} {row['max']:>10.3f} {row['normalized']:>10}")
+    click.echo("")
+    click.echo(f"action coverage (fraction of {bins} bins per action dimension visited, mean over dimensions):")
+    for dataset in loaded:
+        coverage = action_coverage(dataset, bins)
+        click.echo(f"  {dataset.id:<36} " + "  ".join(f"agent {i}: {c:.2f}" for i, c in enumerate(coverage)))
+    if plot:
+        plot_returns(loaded, plot)
+        click.echo(f"wrote {plot}")
+
+
+@cli.command()
+@click.argument("scenarios", metavar="SCENARIO...", nargs=-1, required=True,
+                type=click.Choice(scenario_names() + ["all"]))
+@click.option("--episodes", type=click.IntRange(min=100), default=100, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+def reference(scenarios: tuple[str, ...], episodes: int, workers: int) -> None:
+    """Measure the random reference score of SCENARIO (uniform random actions) and record it."""
+    from collectors.collect import measure_random_reference, save_reference
+    for scenario in scenario_names() if "all" in scenarios else scenarios:
+        entry = measure_random_reference(scenario, episodes=episodes, workers=workers)
+        entry["command"] = f"madata reference {scenario} --episodes {episodes}"
+        save_reference(scenario, "random", entry)
+        click.echo(f"{scenario}: random reference {entry['mean']:.3f} +- {entry['std']:.3f} "
+                   f"over {entry['episodes']} episodes")
+
+
+def _register_package_commands() -> None:
+    import collectors.cli
+    import baselines.cli
+    import leaderboard.cli
+    for module in (collectors.cli, baselines.cli, leaderboard.cli):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_package_commands()
+
+
+def main() -> None:
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""In-memory datasets: `madatasets.load(id)` and its joint and per-agent views.
+
+Arrays are time-major, one row per environment step:
+
+    observations (T, N, O)   actions (T, N, A)      rewards (T, N)
+    terminations (T, N)      truncations (T, N)     states (T, S)
+    behavior_ids (T, N)      episode_ends (E,)      (exclusive end index of each episode)
+    final_observations (E, N, O), final_states (E, S): the true next observation and
+    state after the last step of each episode (never the next episode's reset).
+
+A `mixed` dataset has one such set per agent (layout "per-agent", keys
+`agent_<i>/...`): agent i's own dataset B_i, collected separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from madatasets.errors import MadataError
+from madatasets.scenarios import ScenarioSpec, episode_return, get_spec
+from madatasets.store import Store
+
+JOINT_ARRAYS = ("observations", "actions", "rewards", "terminations", "truncations", "states",
+                "behavior_ids", "episode_ends", "final_observations", "final_states")
+
+
+def next_rows(rows: np.ndarray, final_rows: np.ndarray, episode_ends: np.ndarray) -> np.ndarray:
+    """Row t+1 within an episode, and the stored final row at each episode's last step."""
+    shifted = np.empty_like(rows)
+    shifted[:-1] = rows[1:]
+    shifted[episode_ends - 1] = final_rows
+    return shifted
+
+
+@dataclass
+class AgentDataset:
+    """Agent i's decentralized view: its own data and nothing of another agent's actions.
+
+    `rewards` is the reward the environment gives agent i (the shared team reward
+    in every scenario that has one).
+    """
+
+    agent_index: int
+    observations: np.ndarray        # (T, O)
+    actions: np.ndarray             # (T, A)
+    rewards: np.ndarray             # (T,)
+    next_observations: np.ndarray   # (T, O)
+    states: np.ndarray              # (T, S)
+    next_states: np.ndarray         # (T, S)
+    terminations: np.ndarray        # (T,)
+    truncations: np.ndarray         # (T,)
+    behavior_ids: np.ndarray        # (T,)
+    episode_ends: np.ndarray        # (E,)
+
+    def __len__(self) -> int:
+        return int(self.observations.shape[0])
+
+
+class Dataset:
+    """A dataset loaded whole into memory, with its card."""
+
+    def __init__(self, dataset_id: str, card: dict[str, Any], arrays: dict[str, np.ndarray]):
+        self.id = dataset_id
+        self.card = card
+        self.arrays = arrays
+        self.spec: ScenarioSpec = get_spec(card["scenario"])
+        self.layout: str = card["layout"]
+
+    # -- joint layout ---------------------------------------------------------
+    def _joint(self, name: str) -> np.ndarray:
+        if self.layout != "joint":
+            raise MadataError(f"{self.id} has one dataset per agent (layout {self.layout!r}); "
+                              f"use dataset.agent(i)")
+        return self.arrays[name]
+
+    observations = property(lambda self: self._joint("observations"))
+    actions = property(lambda self: self._joint("actions"))
+    rewards = property(lambda self: self._joint("rewards"))
+    terminations = property(lambda self: self._joint("terminations"))
+    truncations = property(lambda self: self._joint("truncations"))
+    states = property(lambda self: self._joint("states"))
+    behavior_ids = property(lambda self: self._joint("behavior_ids"))
+    episode_ends = property(lambda self: self._joint("episode_ends"))
+    final_observations = property(lambda self: self._joint("final_observations"))
+    final_states = property(lambda self: self._joint("final_states"))
+
+    @property
+    def n_agents(self) -> int:
+        return self.spec.n_agents
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.card["total_steps"])
+
+    def __len__(self) -> int:
+        return self.total_steps
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.id!r}, steps={self.total_steps}, episodes={self.card['total_episodes']})"
+
+    def transitions(self) -> dict[str, np.ndarray]:
+        """Per-agent transition arrays, time-major: (T, N, ...) and states (T, S).
+
+        `dones` are terminations only: a truncated episode's last state is not
+        terminal, so value targets must still bootstrap from it.
+        """
+        ends = self.episode_ends
+        return {
+            "observations": self.observations,
+            "actions": self.actions,
+            "rewards": self.rewards,
+            "next_observations": next_rows(self.observations, self.final_observations, ends),
+            "dones": self.terminations,
+            "truncations": self.truncations,
+            "states": self.states,
+            "next_states": next_rows(self.states, self.final_states, ends),
+        }
+
+    def episodes(self) -> Iterator[dict[str, np.ndarray]]:
+        """One dict per episode with its slice of every array and its next observations."""
+        starts = np.concatenate([[0], self.episode_ends[:-1]])
+        transitions = self.transitions()
+        for start, end in zip(starts, self.episode_ends):
+            yield {name: array[start:end] for name, array in transitions.items()} | {
+                "behavior_ids": self.behavior_ids[start:end]}
+
+    def episode_returns(self) -> np.ndarray:
+        if self.layout != "joint":
+            return np.concatenate([_episode_returns(self.arrays, f"agent_{i}/") for i in range(self.n_agents)])
+        return _episode_returns(self.arrays, "")
+
+    # -- decentralized view ---------------------------------------------------
+    def agent(self, index: int) -> AgentDataset:
+        """Agent `index`'s own dataset; holds no other agent's actions."""
+        if not 0 <= index < self.n_agents:
+            raise MadataError(f"agent index {index} out of range; {self.id} has agents 0..{self.n_agents - 1}")
+        prefix = "" if self.layout == "joint" else f"agent_{index}/"
+        a = self.arrays
+        obs, states = a[prefix + "observations"], a[prefix + "states"]
+        ends = a[prefix + "episode_ends"]
+        return AgentDataset(
+            agent_index=index,
+            observations=obs[:, index],
+            actions=a[prefix + "actions"][:, index],
+            rewards=a[prefix + "rewards"][:, index],
+            next_observations=next_rows(obs[:, index], a[prefix + "final_observations"][:, index], ends),
+            states=states,
+            next_states=next_rows(states, a[prefix + "final_states"], ends),
+            terminations=a[prefix + "terminations"][:, index],
+            truncations=a[prefix + "truncations"][:, index],
+            behavior_ids=a[prefix + "behavior_ids"][:, index],
+            episode_ends=ends,
+        )
+
+
+def _episode_returns(arrays: dict[str, np.ndarray], prefix: str) -> np.ndarray:
+    rewards, ends = arrays[prefix + "rewards"], arrays[prefix + "episode_ends"]
+    starts = np.concatenate([[0], ends[:-1]])
+    return np.array([episode_return(rewards[s:e]) for s, e in zip(starts, ends)])
+
+
+def load(dataset_id: str, store: str | Store | None = None) -> Dataset:
+    """Load a dataset whole into memory, e.g. `load("mpe-spread-3/random-v0")`."""
+    store = store if isinstance(store, Store) else Store(store)
+    card, arrays = store.read_arrays(dataset_id)
+    return Dataset(dataset_id, card, arrays)
+
+
+def list_datasets(store: str | Store | None = None) -> list[str]:
+    store = store if isinstance(store, Store) else Store(store)
+    return store.list()
+
+
+def card(dataset_id: str, store: str | Store | None = None) -> dict[str, Any]:
+    store = store if isinstance(store, Store) else Store(store)
+    return store.card(dataset_id)

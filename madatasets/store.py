@@ -1,0 +1,256 @@
+"""The versioned dataset store: Zarr v3 groups on the local filesystem.
+
+Layout::
+
+    <root>/.madata-store               marker: this directory is a store
+    <root>/<scenario>/<quality>-v<N>/  one Zarr group per dataset, with
+        zarr.json                      group metadata; attributes hold the card
+        <array>/                       time-major arrays (or agent_<i>/<array>)
+        DATASET_CARD.md                the card, for people
+    <root>/.tmp/                       datasets being written
+    <root>/.locks/                     one lock file per dataset id
+
+A dataset becomes visible only through one `os.rename` of a complete directory,
+so a killed writer leaves nothing that `list` or `load` would take as a dataset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from madatasets.cards import render_card_markdown
+from madatasets.errors import ChecksumError, MadataError
+from madatasets.scenarios import get_spec, scenario_names
+
+QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert", "mixed")
+MARKER = ".madata-store"
+STORE_FORMAT = 1
+DEFAULT_ROOT = "madata-store"
+# Chunks of at least ~2 MB uncompressed keep compression effective and reads few;
+# each shard holds up to 32 chunks and is always written whole.
+CHUNK_BYTES = 2 * 1024 * 1024
+CHUNKS_PER_SHARD = 32
+_ID_PATTERN = re.compile(r"^(?P<scenario>[a-z0-9][a-z0-9-]*)/(?P<quality>[a-z-]+)-v(?P<version>\d+)$")
+
+
+@dataclass(frozen=True)
+class DatasetId:
+    scenario: str
+    quality: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.scenario}/{self.quality}-v{self.version}"
+
+    @property
+    def relative_path(self) -> Path:
+        return Path(self.scenario) / f"{self.quality}-v{self.version}"
+
+
+def parse_id(dataset_id: str) -> DatasetId:
+    """Parse '<scenario>/<quality>-v<N>', checking scenario and quality."""
+    match = _ID_PATTERN.match(dataset_id or "")
+    if not match:
+        raise MadataError(f"invalid dataset id {dataset_id!r}; expected <scenario>/<quality>-v<N>, "
+                          f"e.g. mpe-spread-3/random-v0")
+    scenario, quality = match["scenario"], match["quality"]
+    get_spec(scenario)
+    if quality not in QUALITIES:
+        raise MadataError(f"unknown quality {quality!r} in {dataset_id!r}; valid: {', '.join(QUALITIES)}")
+    return DatasetId(scenario, quality, int(match["version"]))
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("MADATA_HOME") or DEFAULT_ROOT)
+
+
+def array_checksum(array: np.ndarray) -> str:
+    """sha256 of the array's C-order little-endian bytes, prefixed by dtype and shape."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def _chunking(shape: tuple[int, ...], itemsize: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    row_bytes = itemsize * math.prod(shape[1:]) if len(shape) > 1 else itemsize
+    rows = max(1, min(shape[0], CHUNK_BYTES // max(row_bytes, 1)))
+    chunk = (rows,) + tuple(shape[1:])
+    shard_rows = min(rows * CHUNKS_PER_SHARD, math.ceil(max(shape[0], 1) / rows) * rows)
+    return chunk, (shard_rows,) + tuple(shape[1:])
+
+
+def _compressor() -> BloscCodec:
+    return BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
+
+
+class Store:
+    """A dataset store rooted at a directory."""
+
+    def __init__(self, root: str | os.PathLike | None = None, create: bool = False):
+        self.root = Path(root) if root is not None else default_root()
+        marker = self.root / MARKER
+        if marker.exists():
+            return
+        if self.root.exists() and any(self.root.iterdir()):
+            raise MadataError(f"{self.root} is not a madata store (no {MARKER} file); "
+                              f"pass --store with a store directory or an empty/new path")
+        if self.root.exists() and not self.root.is_dir():
+            raise MadataError(f"{self.root} is not a directory; pass --store with a store directory")
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps({"format": "madata-store", "version": STORE_FORMAT}) + "\n")
+
+    @property
+    def exists(self) -> bool:
+        return (self.root / MARKER).exists()
+
+    def path(self, dataset_id: DatasetId) -> Path:
+        return self.root / dataset_id.relative_path
+
+    def has(self, dataset_id: DatasetId) -> bool:
+        return (self.path(dataset_id) / "zarr.json").exists()
+
+    def list(self) -> list[str]:
+        """Ids of complete datasets, sorted."""
+        if not self.exists:
+            return []
+        ids = []
+        for scenario in scenario_names():
+            for group in sorted((self.root / scenario).glob("*-v*")):
+                candidate = f"{scenario}/{group.name}"
+                with contextlib.suppress(MadataError):
+                    if self.has(parse_id(candidate)):
+                        ids.append(candidate)
+        return ids
+
+    def require(self, dataset_id: str) -> DatasetId:
+        parsed = parse_id(dataset_id)
+        if not self.has(parsed):
+            available = self.list()
+            hint = ", ".join(available[:10]) if available else "none; create one with `madata collect`"
+            raise MadataError(f"dataset {dataset_id!r} not found in store {self.root}; available: {hint}")
+        return parsed
+
+    @contextlib.contextmanager
+    def lock(self, dataset_id: DatasetId) -> Iterator[None]:
+        """Exclusive per-id writer lock; released by the OS even if the writer is killed."""
+        locks = self.root / ".locks"
+        locks.mkdir(exist_ok=True)
+        handle = open(locks / (str(dataset_id).replace("/", "__") + ".lock"), "w")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise MadataError(f"another process is writing {dataset_id} in {self.root}; "
+                                  f"wait for it to finish") from None
+            yield
+        finally:
+            handle.close()
+
+    def check_writable(self, dataset_id: DatasetId, overwrite: bool) -> None:
+        if self.has(dataset_id) and not overwrite:
+            raise MadataError(f"dataset {dataset_id} already exists in {self.root}; "
+                              f"pass --overwrite to replace it")
+
+    @contextlib.contextmanager
+    def writing(self, dataset_id: DatasetId, overwrite: bool = False) -> Iterator[Callable[..., Path]]:
+        """Hold the id's lock for a whole collection; yields `write(arrays, card) -> path`.
+
+        Refuses at once (before any expensive work) when the id exists and
+        `overwrite` is false, or when another process holds the lock.
+        """
+        with self.lock(dataset_id):
+            self.check_writable(dataset_id, overwrite)
+            yield lambda arrays, card: self._write_unlocked(dataset_id, arrays, card)
+
+    def write(self, dataset_id: DatasetId, arrays: dict[str, np.ndarray], card: dict[str, Any],
+              overwrite: bool = False) -> Path:
+        """Write arrays (keys may be 'agent_0/observations') atomically; returns the dataset path."""
+        with self.writing(dataset_id, overwrite) as write:
+            return write(arrays, card)
+
+    def _write_unlocked(self, dataset_id: DatasetId, arrays: dict[str, np.ndarray],
+                        card: dict[str, Any]) -> Path:
+        # Checksums are computed from the exact arrays written and stored in the card.
+        tmp_root = self.root / ".tmp"
+        tmp_root.mkdir(exist_ok=True)
+        staging = tmp_root / f"{uuid.uuid4().hex}"
+        try:
+            group = zarr.open_group(staging, mode="w")
+            checksums = {}
+            for name, array in arrays.items():
+                array = np.ascontiguousarray(array)
+                chunks, shards = _chunking(array.shape, array.dtype.itemsize)
+                stored = group.create_array(name, shape=array.shape, dtype=array.dtype, chunks=chunks,
+                                            shards=shards, compressors=_compressor(), fill_value=0)
+                stored[...] = array
+                checksums[name] = array_checksum(array)
+            card = {**card, "checksums": checksums}
+            group.attrs["card"] = card
+            (staging / "DATASET_CARD.md").write_text(render_card_markdown(card))
+            final = self.path(dataset_id)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                # Swap with two renames so that a reader never sees a half-replaced dataset.
+                trash = tmp_root / f"old-{uuid.uuid4().hex}"
+                os.rename(final, trash)
+                os.rename(staging, final)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.rename(staging, final)
+            return final
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def open_group(self, dataset_id: str) -> tuple[DatasetId, zarr.Group]:
+        parsed = self.require(dataset_id)
+        return parsed, zarr.open_group(self.path(parsed), mode="r")
+
+    def card(self, dataset_id: str) -> dict[str, Any]:
+        _, group = self.open_group(dataset_id)
+        return dict(group.attrs["card"])
+
+    def read_arrays(self, dataset_id: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The card and every array, each read whole in one call."""
+        _, group = self.open_group(dataset_id)
+        card = dict(group.attrs["card"])
+        arrays = {name: group[name][...] for name in card["checksums"]}
+        return card, arrays
+
+    def verify(self, dataset_id: str) -> dict[str, str]:
+        """Recompute every checksum; raises ChecksumError naming the first bad array."""
+        _, group = self.open_group(dataset_id)
+        card = dict(group.attrs["card"])
+        for name, expected in card["checksums"].items():
+            try:
+                actual = array_checksum(group[name][...])
+            except Exception as error:  # a corrupt chunk may fail to decompress at all
+                raise ChecksumError(f"{dataset_id}: array {name!r} cannot be read ({type(error).__name__}: "
+                                    f"{error}); the dataset is corrupt") from None
+            if actual != expected:
+                raise ChecksumError(f"{dataset_id}: array {name!r} checksum mismatch "
+                                    f"(expected {expected[:16]}..., got {actual[:16]}...)")
+        return dict(card["checksums"])
+
+    def disk_bytes(self, dataset_id: str) -> int:
+        path = self.path(self.require(dataset_id))
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
