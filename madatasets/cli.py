@@ -179,6 +179,22 @@ def reference(scenarios: tuple[str, ...], episodes: int, workers: int) -> None:
                    f"over {entry['episodes']} episodes")
 
 
+@cli.command()
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@store_option
+def demo(seed: int, store_path: str | None) -> None:
+    """Run the main job end to end on the default store (what `make demo` runs)."""
+    from madatasets.demo import run_demo
+    run_demo(store_path, seed=seed)
+
+
+@cli.command(name="matrix-game")
+def matrix_game() -> None:
+    """Print the MABCQ matrix-game tables (the paper's Tables 2-4) computed exactly."""
+    from baselines.matrix_game import format_tables
+    click.echo(format_tables())
+
+
 def _register_package_commands() -> None:
     import collectors.cli
     import baselines.cli

@@ -1,0 +1,76 @@
+"""Collection speed: `madata collect` steps/s against bare environment stepping.
+
+"Bare" steps the simulator's own PettingZoo parallel env (mpe2 / gymnasium-robotics)
+with the same uniform random actions, recording nothing. "collect" runs the whole
+`collectors.collect.collect` path (rollout, assembly, checksums, compressed write)
+into a temporary store, with 1 and 2 worker processes.
+
+    python benchmarks/collect_speed.py                 # 20k steps per measurement
+    python benchmarks/collect_speed.py --quick         # 4k steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+
+from collectors.collect import collect
+from collectors.rollout import episode_seeds
+from madatasets.scenarios import get_spec, make
+
+
+def bare_steps_per_second(scenario: str, steps: int, seed: int = 0) -> float:
+    env = make(scenario)
+    raw = env._backend.env          # the simulator's own ParallelEnv
+    spec = env.spec
+    team = env._backend.team
+    bounds = env._backend.native_bounds()
+    others = [a for a in raw.possible_agents if a not in team]
+    episode = 0
+    env_seed, rng = episode_seeds(seed, episode)
+    raw.reset(seed=env_seed)
+    start = time.perf_counter()
+    for _ in range(steps):
+        joint = rng.uniform(-1.0, 1.0, size=(spec.n_agents, spec.act_dim)).astype(np.float32)
+        actions = {agent: (low + (joint[i, : spec.act_sizes[i]] + 1) * 0.5 * (high - low)).astype(low.dtype)
+                   for i, (agent, (low, high)) in enumerate(zip(team, bounds))}
+        for agent in others:   # scripted opponents get a fixed no-op in the bare loop
+            actions[agent] = np.zeros(raw.action_space(agent).shape, dtype=np.float32)
+        _, _, terminations, truncations, _ = raw.step(actions)
+        if any(terminations.values()) or any(truncations.values()):
+            episode += 1
+            env_seed, rng = episode_seeds(seed, episode)
+            raw.reset(seed=env_seed)
+    return steps / (time.perf_counter() - start)
+
+
+def collect_steps_per_second(scenario: str, steps: int, workers: int) -> float:
+    with tempfile.TemporaryDirectory() as store:
+        start = time.perf_counter()
+        collect(scenario, "random", steps=steps, seed=0, workers=workers, store=store, progress=False)
+        return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", nargs="+", default=["mpe-spread-3", "halfcheetah-2x3", "hopper-3x1"])
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="4,000 steps per measurement")
+    args = parser.parse_args()
+    steps = 4_000 if args.quick else args.steps
+    print(f"| scenario | bare steps/s | collect 1 worker | ratio | collect 2 workers | ratio |")
+    print(f"|---|---|---|---|---|---|")
+    for scenario in args.scenarios:
+        get_spec(scenario)
+        bare = bare_steps_per_second(scenario, steps)
+        one = collect_steps_per_second(scenario, steps, 1)
+        two = collect_steps_per_second(scenario, steps, 2)
+        print(f"| {scenario} | {bare:,.0f} | {one:,.0f} | {one / bare:.2f}x | {two:,.0f} | {two / bare:.2f}x |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

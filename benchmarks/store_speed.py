@@ -1,0 +1,78 @@
+"""Store speed and size: `madatasets.load` of a dataset against `np.load` of the same
+uncompressed arrays (both from the page cache), and disk bytes per step against raw.
+
+    python benchmarks/store_speed.py --dataset mpe-spread-3/random-v0   # an existing dataset
+    python benchmarks/store_speed.py --steps 1000000                      # collect a fresh one first
+    python benchmarks/store_speed.py --quick                              # 100k fresh steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import madatasets
+from collectors.collect import collect
+from madatasets.store import Store
+
+
+def best_of(repeats: int, function) -> float:
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def measure(dataset_id: str, store: Store, repeats: int) -> dict[str, float]:
+    dataset = madatasets.load(dataset_id, store)      # also warms the page cache
+    steps = len(dataset)
+    raw_bytes = sum(a.nbytes for a in dataset.arrays.values())
+    with tempfile.TemporaryDirectory() as npy_dir:
+        paths = []
+        for name, array in dataset.arrays.items():
+            path = Path(npy_dir) / (name.replace("/", "__") + ".npy")
+            np.save(path, array)
+            paths.append(path)
+        for path in paths:
+            np.load(path)                              # warm the page cache for np.load too
+        npy_seconds = best_of(repeats, lambda: [np.load(p) for p in paths])
+    load_seconds = best_of(repeats, lambda: madatasets.load(dataset_id, store))
+    disk = store.disk_bytes(dataset_id)
+    return {"steps": steps, "load_s": load_seconds, "npy_s": npy_seconds,
+            "disk_bytes_per_step": disk / steps, "raw_bytes_per_step": raw_bytes / steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", help="existing dataset id in --store")
+    parser.add_argument("--store", default=None)
+    parser.add_argument("--scenario", default="mpe-spread-3", help="scenario to collect when no --dataset")
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="collect 100k steps instead of --steps")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.dataset:
+            store, dataset_id = Store(args.store), args.dataset
+        else:
+            store = Store(Path(tmp) / "store", create=True)
+            dataset_id = f"{args.scenario}/random-v0"
+            collect(args.scenario, "random", steps=100_000 if args.quick else args.steps, seed=0,
+                    workers=args.workers, store=store)
+        row = measure(dataset_id, store, args.repeats)
+    print("| dataset | steps | madatasets.load s | np.load s | ratio | disk bytes/step | raw bytes/step | disk/raw |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {dataset_id} | {row['steps']:,} | {row['load_s']:.3f} | {row['npy_s']:.3f} | "
+          f"{row['load_s'] / row['npy_s']:.2f}x | {row['disk_bytes_per_step']:.1f} | "
+          f"{row['raw_bytes_per_step']:.1f} | {row['disk_bytes_per_step'] / row['raw_bytes_per_step']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

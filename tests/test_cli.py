@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def madata(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "madatasets.cli", *args], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def test_collect_list_info_verify_stats(store_path, tmp_path):
+    result = madata("collect", "mpe-spread-3", "--steps", "200", "--quiet", "--store", str(store_path))
+    assert result.returncode == 0, result.stderr
+    assert "wrote mpe-spread-3/random-v0: 200 steps" in result.stdout
+    listing = madata("list", "--store", str(store_path))
+    assert "mpe-spread-3/random-v0" in listing.stdout
+    card = json.loads(madata("info", "mpe-spread-3/random-v0", "--json", "--store", str(store_path)).stdout)
+    assert card["total_steps"] == 200
+    assert "ok mpe-spread-3/random-v0" in madata("verify", "mpe-spread-3/random-v0", "--store", str(store_path)).stdout
+    plot = tmp_path / "returns.png"
+    stats = madata("stats", "mpe-spread-3/random-v0", "--plot", str(plot), "--store", str(store_path))
+    assert stats.returncode == 0, stats.stderr
+    assert "agent 0" in stats.stdout and plot.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["collect", "mpe-nope"], "mpe-spread-3"),
+    (["collect", "mpe-spread-3", "--quality", "awesome"], "medium-replay"),
+    (["collect", "mpe-spread-3", "--steps", "-5"], "--steps"),
+    (["collect", "mpe-spread-3", "--workers", "0"], "--workers"),
+    (["info", "mpe-spread-3/random-v9"], "not found"),
+    (["info", "spread"], "expected <scenario>/<quality>-v<N>"),
+    (["verify", "nope/random-v0"], "unknown scenario"),
+    (["stats", "mpe-spread-3/random-v0", "--plot", "out.txt"], ".png"),
+])
+def test_bad_input_is_one_line_exit_2(args, expected, store_path):
+    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    result = madata(*args, "--store", str(store_path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("madata: error:") and expected in lines[0], result.stderr
+
+
+def test_store_that_is_not_a_store(tmp_path):
+    (tmp_path / "something.txt").write_text("x")
+    result = madata("list", "--store", str(tmp_path))
+    assert result.returncode == 2 and "not a madata store" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_on_every_command():
+    for command in ["collect", "list", "info", "verify", "stats", "envs", "reference"]:
+        result = madata(command, "--help")
+        assert result.returncode == 0 and "Usage:" in result.stdout

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import madatasets
+from collectors.collect import collect
+from madatasets.errors import ChecksumError, MadataError
+from madatasets.store import Store, array_checksum, parse_id
+
+
+def _collect(store_path, scenario="mpe-spread-3", steps=300, seed=0, workers=1, **kwargs):
+    return collect(scenario, "random", steps=steps, seed=seed, workers=workers, store=store_path,
+                   progress=False, **kwargs)
+
+
+def test_round_trip_and_card(store_path):
+    _collect(store_path, steps=310, seed=4)
+    dataset = madatasets.load("mpe-spread-3/random-v0", store=store_path)
+    card = dataset.card
+    assert dataset.observations.shape == (310, 3, 18) and dataset.observations.dtype == np.float32
+    assert dataset.actions.shape == (310, 3, 5)
+    assert dataset.rewards.shape == (310, 3) and dataset.states.shape == (310, 54)
+    assert dataset.episode_ends[-1] == 310 and dataset.final_observations.shape == (13, 3, 18)
+    # 12 full 25-step episodes plus one 10-step episode cut by the step budget.
+    assert dataset.truncations[dataset.episode_ends - 1].all()
+    assert card["total_steps"] == 310 and card["total_episodes"] == 13
+    assert card["returns"]["episodes"] == 12
+    assert card["scenario_version"] == 0 and "mpe2" in card["package_versions"]
+    assert card["behavior_policies"][0]["id"] == "uniform-random"
+    assert card["command"] and card["created"] and card["madata_version"] == madatasets.__version__
+    for name, digest in card["checksums"].items():
+        assert array_checksum(dataset.arrays[name]) == digest
+    markdown = (Path(store_path) / "mpe-spread-3" / "random-v0" / "DATASET_CARD.md").read_text()
+    assert "mpe-spread-3/random-v0" in markdown and card["checksums"]["actions"] in markdown
+    assert madatasets.list_datasets(store_path) == ["mpe-spread-3/random-v0"]
+    assert madatasets.card("mpe-spread-3/random-v0", store=store_path)["id"] == "mpe-spread-3/random-v0"
+
+
+def test_actions_are_uniform_in_range_and_padding_zero(store_path):
+    collect("mpe-world-4v2", "random", steps=200, store=store_path, progress=False)
+    dataset = madatasets.load("mpe-world-4v2/random-v0", store=store_path)
+    real = dataset.actions[:, dataset.spec.act_mask]
+    assert real.min() >= -1 and real.max() <= 1 and abs(real.mean()) < 0.1
+    assert np.all(dataset.actions[:, ~dataset.spec.act_mask] == 0)
+
+
+def test_collection_is_deterministic_across_runs_and_workers(tmp_path):
+    cards = []
+    for name, workers in [("a", 1), ("b", 1), ("c", 2)]:
+        _collect(tmp_path / name, scenario="hopper-3x1", steps=1500, seed=7, workers=workers)
+        cards.append(madatasets.card("hopper-3x1/random-v0", store=tmp_path / name)["checksums"])
+    assert cards[0] == cards[1] == cards[2]
+    _collect(tmp_path / "d", scenario="hopper-3x1", steps=1500, seed=8)
+    assert madatasets.card("hopper-3x1/random-v0", store=tmp_path / "d")["checksums"] != cards[0]
+
+
+def test_verify_catches_one_flipped_byte(store_path):
+    _collect(store_path, steps=400)
+    store = Store(store_path)
+    store.verify("mpe-spread-3/random-v0")
+    chunk = next(p for p in (Path(store_path) / "mpe-spread-3" / "random-v0" / "rewards").rglob("*")
+                 if p.is_file() and p.name != "zarr.json")
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match="'rewards'"):
+        store.verify("mpe-spread-3/random-v0")
+
+
+def test_existing_id_is_refused_without_overwrite(store_path):
+    _collect(store_path, steps=100, seed=1)
+    first = madatasets.card("mpe-spread-3/random-v0", store=store_path)["checksums"]
+    with pytest.raises(MadataError, match="--overwrite"):
+        _collect(store_path, steps=100, seed=2)
+    assert madatasets.card("mpe-spread-3/random-v0", store=store_path)["checksums"] == first
+    _collect(store_path, steps=100, seed=2, overwrite=True)
+    assert madatasets.card("mpe-spread-3/random-v0", store=store_path)["checksums"] != first
+
+
+def test_failed_write_leaves_nothing_visible(store_path, monkeypatch):
+    import madatasets.store as store_module
+
+    def broken_rename(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_module.os, "rename", broken_rename)
+    with pytest.raises(OSError):
+        _collect(store_path, steps=50)
+    monkeypatch.undo()
+    assert madatasets.list_datasets(store_path) == []
+    assert list((Path(store_path) / ".tmp").iterdir()) == []
+
+
+def test_lock_refuses_a_second_writer(store_path):
+    store = Store(store_path, create=True)
+    dataset_id = parse_id("mpe-spread-3/random-v0")
+    with store.lock(dataset_id):
+        with pytest.raises(MadataError, match="another process"):
+            _collect(store_path, steps=50)
+
+
+def test_not_a_store_and_bad_ids(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(MadataError, match="not a madata store"):
+        Store(tmp_path)
+    with pytest.raises(MadataError, match="expected <scenario>/<quality>-v<N>"):
+        parse_id("mpe-spread-3")
+    with pytest.raises(MadataError, match="unknown quality"):
+        parse_id("mpe-spread-3/great-v0")
+    with pytest.raises(MadataError, match="unknown scenario"):
+        parse_id("nope/random-v0")
+    store = Store(tmp_path / "empty", create=True)
+    with pytest.raises(MadataError, match="not found"):
+        madatasets.load("mpe-spread-3/random-v0", store=store)
+
+
+def test_chunks_are_at_least_a_megabyte_or_whole_array(store_path):
+    _collect(store_path, steps=30000 // 10)
+    meta = json.loads((Path(store_path) / "mpe-spread-3" / "random-v0" / "observations" / "zarr.json").read_text())
+    codec = meta["codecs"][0]
+    assert codec["name"] == "sharding_indexed"
+    inner = codec["configuration"]["chunk_shape"]
+    assert inner[0] == 3000 or inner[0] * 3 * 18 * 4 >= 1024 * 1024
+    assert any(c["name"] == "blosc" and c["configuration"]["cname"] == "zstd"
+               for c in codec["configuration"]["codecs"])
