@@ -180,6 +180,37 @@ def reference(scenarios: tuple[str, ...], episodes: int, workers: int) -> None:
 
 
 @cli.command()
+@click.argument("dataset_id", metavar="ID")
+@click.option("--format", "export_format", type=click.Choice(["hdf5", "minari"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="HDF5 file to write (hdf5 format).")
+@click.option("--agent", "agents", type=click.IntRange(min=0), multiple=True,
+              help="Agent index to export (minari format; repeatable; default all agents).")
+@click.option("--observation", type=click.Choice(["local", "state"]), default="local", show_default=True,
+              help="What a Minari agent dataset observes: its own observation or the global state.")
+@click.option("--minari-root", type=click.Path(file_okay=False), default=None,
+              help="Minari datasets directory (default: $MINARI_DATASETS_PATH or ~/.minari/datasets).")
+@click.option("--overwrite", is_flag=True)
+@store_option
+def export(dataset_id: str, export_format: str, out: str | None, agents: tuple[int, ...], observation: str,
+           minari_root: str | None, overwrite: bool, store_path: str | None) -> None:
+    """Export ID to an HDF5 file, or to one Minari dataset per agent."""
+    from madatasets.dataset import load
+    from madatasets.export import export_hdf5, export_minari
+    store = _existing_store(store_path)
+    if export_format == "hdf5" and not out:
+        raise MadataError("--format hdf5 needs --out FILE.h5")
+    dataset = load(dataset_id, store)
+    if export_format == "hdf5":
+        click.echo(f"wrote {export_hdf5(dataset, out, overwrite=overwrite)}")
+        return
+    for agent in agents or range(dataset.n_agents):
+        if agent >= dataset.n_agents:
+            raise MadataError(f"--agent {agent} out of range; {dataset_id} has agents 0..{dataset.n_agents - 1}")
+        click.echo(f"wrote Minari dataset {export_minari(dataset, agent, observation, minari_root)}")
+
+
+@cli.command()
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @store_option
 def demo(seed: int, store_path: str | None) -> None:

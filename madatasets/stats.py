@@ -32,21 +32,44 @@ def action_coverage(dataset: Dataset, bins: int = 10) -> list[float]:
     return coverage
 
 
+def behavior_mix(dataset: Dataset) -> list[dict[str, float]]:
+    """Per agent: fraction of its steps produced by each behaviour policy (ids from the card)."""
+    names = [p["id"] for p in dataset.card["behavior_policies"]]
+    mix = []
+    for i in range(dataset.n_agents):
+        ids = dataset.agent(i).behavior_ids
+        counts = np.bincount(ids.astype(np.int64), minlength=len(names))
+        mix.append({name: float(c) / max(ids.size, 1) for name, c in zip(names, counts)})
+    return mix
+
+
 def plot_returns(datasets: list[Dataset], path: str) -> None:
+    """Side-by-side episode-return distributions: one panel per scenario, one violin per dataset."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 4))
-    all_returns = [d.episode_returns() for d in datasets]
-    low = min(r.min() for r in all_returns)
-    high = max(r.max() for r in all_returns)
-    edges = np.linspace(low, high if high > low else low + 1.0, 41)
-    for dataset, returns in zip(datasets, all_returns):
-        axis.hist(returns, bins=edges, alpha=0.5, label=f"{dataset.id} (n={returns.size})")
-    axis.set_xlabel("episode return (sum over steps of the mean reward over agents)")
-    axis.set_ylabel("episodes")
-    axis.legend(fontsize=8)
+    by_scenario: dict[str, list[Dataset]] = {}
+    for dataset in datasets:
+        by_scenario.setdefault(dataset.spec.name, []).append(dataset)
+    figure, axes = plt.subplots(1, len(by_scenario), figsize=(1.0 + 2.2 * len(datasets), 4.5), squeeze=False)
+    for axis, (scenario, group) in zip(axes[0], by_scenario.items()):
+        returns = [d.episode_returns() for d in group]
+        positions = np.arange(1, len(group) + 1)
+        axis.violinplot(returns, positions=positions, showmedians=True, widths=0.8)
+        rng = np.random.default_rng(0)   # fixed jitter: the same plot for the same data
+        for position, values in zip(positions, returns):
+            axis.scatter(position + rng.uniform(-0.15, 0.15, values.size), values, s=3, alpha=0.3, color="k")
+        axis.set_xticks(positions)
+        axis.set_xticklabels([f"{d.id.split('/')[1]}\n(n={r.size})" for d, r in zip(group, returns)], fontsize=8)
+        references = group[0].spec.reference_scores
+        for tier, style in (("random", ":"), ("expert", "--")):
+            if tier in references:
+                axis.axhline(references[tier], linestyle=style, color="gray", linewidth=1, label=f"{tier} reference")
+        if references:
+            axis.legend(fontsize=7)
+        axis.set_title(scenario, fontsize=9)
+        axis.set_ylabel("episode return (sum over steps of mean agent reward)", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -36,6 +36,8 @@ def test_collect_list_info_verify_stats(store_path, tmp_path):
     (["info", "spread"], "expected <scenario>/<quality>-v<N>"),
     (["verify", "nope/random-v0"], "unknown scenario"),
     (["stats", "mpe-spread-3/random-v0", "--plot", "out.txt"], ".png"),
+    (["export", "mpe-spread-3/random-v0", "--format", "hdf5"], "--out"),
+    (["export", "mpe-spread-3/random-v0", "--format", "minari", "--agent", "7"], "out of range"),
 ])
 def test_bad_input_is_one_line_exit_2(args, expected, store_path):
     madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
@@ -53,6 +55,7 @@ def test_store_that_is_not_a_store(tmp_path):
 
 
 def test_help_on_every_command():
-    for command in ["collect", "list", "info", "verify", "stats", "envs", "reference"]:
+    for command in ["collect", "list", "info", "verify", "stats", "envs", "reference", "export", "demo",
+                    "matrix-game"]:
         result = madata(command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout
