@@ -15,7 +15,35 @@ from madatasets.store import QUALITIES, Store
 
 
 class MadataGroup(click.Group):
-    """Prints user errors (bad flags, unknown names, bad stores) as one line, exit code 2."""
+    """Prints user errors (bad flags, unknown names, bad stores) as one line, exit code 2.
+
+    Commands contributed by the other packages (their `cli.COMMANDS`) are imported
+    only when one of them is invoked or help lists them: they pull in torch, which
+    would otherwise slow every `madata` call by seconds.
+    """
+
+    package_modules = ("collectors.cli", "baselines.cli", "leaderboard.cli")
+    _packages_loaded = False
+
+    def _load_package_commands(self) -> None:
+        if self._packages_loaded:
+            return
+        import importlib
+        for module_name in self.package_modules:
+            for command in importlib.import_module(module_name).COMMANDS:
+                self.add_command(command)
+        self._packages_loaded = True
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._load_package_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_package_commands()
+        return super().list_commands(ctx)
 
     def main(self, args=None, prog_name=None, **kwargs: Any):  # type: ignore[override]
         try:
@@ -224,18 +252,6 @@ def matrix_game() -> None:
     """Print the MABCQ matrix-game tables (the paper's Tables 2-4) computed exactly."""
     from baselines.matrix_game import format_tables
     click.echo(format_tables())
-
-
-def _register_package_commands() -> None:
-    import collectors.cli
-    import baselines.cli
-    import leaderboard.cli
-    for module in (collectors.cli, baselines.cli, leaderboard.cli):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register_package_commands()
 
 
 def main() -> None:
