@@ -8,6 +8,7 @@ import pytest
 
 import madatasets
 from collectors.collect import collect
+from madatasets.cards import return_statistics
 from madatasets.errors import ChecksumError, MadataError
 from madatasets.store import Store, array_checksum, parse_id
 
@@ -127,3 +128,50 @@ def test_chunks_are_at_least_a_megabyte_or_whole_array(store_path):
     assert inner[0] == 3000 or inner[0] * 3 * 18 * 4 >= 1024 * 1024
     assert any(c["name"] == "blosc" and c["configuration"]["cname"] == "zstd"
                for c in codec["configuration"]["codecs"])
+
+
+def test_fast_reader_equals_zarr_including_edge_and_empty_chunks(tmp_path, monkeypatch):
+    import zarr
+
+    import madatasets.store as store_module
+    from madatasets.fastread import read_array
+
+    # Tiny chunks so that there are several shards, a partial edge chunk and
+    # all-zero chunks that zarr omits from the shard.
+    monkeypatch.setattr(store_module, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(store_module, "CHUNKS_PER_SHARD", 3)
+    rng = np.random.default_rng(0)
+    arrays = {
+        "observations": rng.standard_normal((1001, 2, 3)).astype(np.float32),
+        "flags": np.zeros((1001, 2), dtype=bool),
+        "ends": np.arange(1, 38, dtype=np.int64),
+    }
+    arrays["flags"][500] = True
+    store = Store(tmp_path / "s", create=True)
+    dataset_id = parse_id("mpe-spread-3/random-v0")
+    store.write(dataset_id, arrays, {"id": str(dataset_id), "layout": "joint", "returns": return_statistics(np.array([])),
+                                     "reference_scores": {}, "behavior_policies": [], "package_versions": {},
+                                     "scenario": "mpe-spread-3", "scenario_version": 0, "quality": "random",
+                                     "total_steps": 1001, "total_episodes": 0, "seed": 0, "madata_version": "x",
+                                     "created": "x", "command": "x"})
+    root = store.path(dataset_id)
+    for name, array in arrays.items():
+        fast = read_array(root / name)
+        np.testing.assert_array_equal(fast, array)
+        np.testing.assert_array_equal(fast, zarr.open_array(root / name, mode="r")[...])
+    # A layout we did not write (no sharding) is left to zarr.
+    other = zarr.create_array(tmp_path / "plain", shape=(10,), chunks=(5,), dtype="f4")
+    other[...] = np.arange(10)
+    assert read_array(tmp_path / "plain") is None
+
+
+def test_fast_reader_detects_a_corrupt_shard_index(store_path):
+    _collect(store_path, steps=200)
+    shard = Path(store_path) / "mpe-spread-3" / "random-v0" / "rewards" / "c" / "0" / "0"
+    data = bytearray(shard.read_bytes())
+    data[-10] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(Exception):
+        madatasets.load("mpe-spread-3/random-v0", store=store_path)
+    with pytest.raises(ChecksumError, match="'rewards'"):
+        Store(store_path).verify("mpe-spread-3/random-v0")
