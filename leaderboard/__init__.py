@@ -1,0 +1,1 @@
+"""Result submissions and published tables (no issue has asked for it yet)."""

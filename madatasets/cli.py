@@ -22,7 +22,7 @@ class MadataGroup(click.Group):
     would otherwise slow every `madata` call by seconds.
     """
 
-    package_modules = ("collectors.cli", "baselines.cli", "leaderboard.cli")
+    package_modules = ("collectors.cli", "baselines.cli")
     _packages_loaded = False
 
     def _load_package_commands(self) -> None:
