@@ -18,6 +18,7 @@ import numpy as np
 
 from madatasets.dataset import Dataset
 from madatasets.errors import MadataError
+from madatasets.optional import require
 
 
 def export_hdf5(dataset: Dataset, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -48,8 +49,9 @@ def export_minari(dataset: Dataset, agent_index: int, observation: str = "local"
                   minari_root: str | os.PathLike | None = None) -> str:
     """Agent `agent_index`'s decentralized dataset as a Minari dataset; returns its id."""
     import gymnasium as gym
-    import minari
-    from minari.data_collector import EpisodeBuffer
+
+    minari = require("minari")
+    EpisodeBuffer = require("minari.data_collector").EpisodeBuffer
 
     if observation not in ("local", "state"):
         raise MadataError(f"--observation must be 'local' or 'state', got {observation!r}")
