@@ -16,15 +16,19 @@ from madatasets.store import QUALITIES, DatasetId, Store
 
 DEFAULT_STEPS = 1_000_000
 
-# quality -> factory(spec, seed) of its behaviour policy. Tiers driven by trained
-# policies register themselves here from the behaviour-policy zoo.
+# quality -> factory(spec, seed) of its behaviour policy (every agent acts it).
 TIER_POLICIES: dict[str, Callable[[ScenarioSpec, int], BehaviorPolicy]] = {
     "random": lambda spec, seed: UniformRandomPolicy(spec.act_mask),
 }
+# quality -> prepare(spec, seed, zoo_dir) -> run(steps, workers, progress, description) -> TierData.
+# Tiers built from the behaviour-policy zoo (collectors/tiers.py) register here; they
+# take precedence over TIER_POLICIES. `prepare` loads and checks what the tier needs, so
+# a missing zoo policy fails before any lock is taken or any step is collected.
+TIER_COLLECTORS: dict[str, Callable[..., Callable[[int, int, bool, str], Any]]] = {}
 
 
 def available_qualities() -> list[str]:
-    return [q for q in QUALITIES if q in TIER_POLICIES]
+    return [q for q in QUALITIES if q in TIER_POLICIES or q in TIER_COLLECTORS]
 
 
 def episode_returns(episodes: list[dict[str, Any]]) -> np.ndarray:
@@ -33,33 +37,59 @@ def episode_returns(episodes: list[dict[str, Any]]) -> np.ndarray:
 
 def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int = 0, workers: int = 1,
             store: str | Store | None = None, overwrite: bool = False, version: int = 0,
-            progress: bool = True) -> Path:
-    """Collect and write `<scenario>/<quality>-v<version>`; returns the dataset's path."""
+            progress: bool = True, zoo: str | Path | None = None) -> Path:
+    """Collect and write `<scenario>/<quality>-v<version>`; returns the dataset's path.
+
+    `zoo` is the behaviour-policy zoo directory for the zoo-driven tiers (default:
+    the zoo shipped in the collectors package).
+    """
     spec = get_spec(scenario)
-    if quality not in TIER_POLICIES:
+    if quality not in TIER_POLICIES and quality not in TIER_COLLECTORS:
         raise MadataError(f"unknown or unavailable quality {quality!r}; valid: {', '.join(available_qualities())}")
     if steps < 1:
         raise MadataError(f"--steps must be a positive number of environment steps, got {steps}")
     if workers < 1:
         raise MadataError(f"--workers must be at least 1, got {workers}")
+    if quality in TIER_COLLECTORS:
+        run = TIER_COLLECTORS[quality](spec, seed, Path(zoo) if zoo is not None else None)
+    else:
+        run = _policy_tier(spec, TIER_POLICIES[quality](spec, seed), seed)
     store = store if isinstance(store, Store) else Store(store, create=True)
     if not store.exists:
         store = Store(store.root, create=True)
     dataset_id = DatasetId(scenario, quality, version)
-    policy = TIER_POLICIES[quality](spec, seed)
     with store.writing(dataset_id, overwrite) as write:
-        episodes = rollout(scenario, policy, steps, seed, workers, progress, description=str(dataset_id))
-        arrays = assemble(episodes, spec.n_agents)
-        # A budget-cut last episode is incomplete: keep it out of the return statistics.
-        complete = [e for e in episodes if not e["budget_cut"]]
+        data = run(steps, workers, progress, str(dataset_id))
+        arrays: dict[str, np.ndarray] = {}
+        complete: list[dict[str, Any]] = []
+        per_dataset = []
+        for prefix, episodes in data.datasets.items():
+            arrays |= {prefix + name: array for name, array in assemble(episodes, spec.n_agents).items()}
+            # A budget-cut last episode is incomplete: keep it out of the return statistics.
+            complete += [e for e in episodes if not e["budget_cut"]] or episodes
+            per_dataset.append({"prefix": prefix, "steps": int(sum(len(e["actions"]) for e in episodes)),
+                                "episodes": len(episodes)})
+        collection = {"steps_requested": steps} | data.collection
+        if data.layout != "joint":
+            collection["datasets"] = per_dataset
         card = build_card(
             dataset_id=str(dataset_id), spec_dict=spec.to_dict(), quality=quality, version=version,
-            behavior_policies=policy.describe(), seed=seed, total_steps=int(arrays["actions"].shape[0]),
-            total_episodes=len(episodes), returns=return_statistics(episode_returns(complete or episodes)),
-            reference_scores=spec.reference_scores, layout="joint",
-            collection={"steps_requested": steps, "action_noise": None, "episode_seeding":
-                        "SeedSequence([seed, episode_index])"})
+            behavior_policies=data.behavior_policies, seed=seed,
+            total_steps=sum(d["steps"] for d in per_dataset), total_episodes=sum(d["episodes"] for d in per_dataset),
+            returns=return_statistics(episode_returns(complete)),
+            reference_scores=spec.reference_scores, layout=data.layout, collection=collection)
         return write(arrays, card)
+
+
+def _policy_tier(spec: ScenarioSpec, policy: BehaviorPolicy, seed: int) -> Callable[[int, int, bool, str], Any]:
+    """A tier where every agent acts one BehaviorPolicy for the whole collection."""
+    from collectors.tiers import TierData
+
+    def run(steps: int, workers: int, progress: bool, description: str) -> TierData:
+        episodes = rollout(spec.name, policy, steps, seed, workers, progress, description=description)
+        return TierData({"": episodes}, policy.describe(), "joint",
+                        {"action_noise": None, "episode_seeding": "SeedSequence([seed, episode_index])"})
+    return run
 
 
 def measure_random_reference(scenario: str, episodes: int = 100, seed: int = 1_000_003, workers: int = 1,
@@ -80,3 +110,22 @@ def save_reference(scenario: str, tier: str, entry: dict[str, Any], path: Path =
     path.write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
     from madatasets.scenarios import _load_reference_scores
     _load_reference_scores.cache_clear()
+
+
+def measure_expert_reference(scenario: str, episodes: int = 100, seed: int = 1_000_003, workers: int = 1,
+                             progress: bool = True, zoo: str | Path | None = None) -> dict[str, Any]:
+    """Mean return of the zoo expert, deterministic (no action noise), over `episodes` whole episodes."""
+    from collectors.behavior import evaluate_actor, load_zoo_actor
+    spec = get_spec(scenario)
+    actor, info = load_zoo_actor(scenario, "expert", Path(zoo) if zoo is not None else None)
+    returns = evaluate_actor(scenario, actor, episodes, seed, workers, progress,
+                             description=f"{scenario} expert reference")
+    return {"mean": float(returns.mean()), "std": float(returns.std()), "episodes": int(returns.size),
+            "seed": seed, "scenario_version": spec.version, "package_versions": spec.package_versions(),
+            "policy": info["id"], "checksum": info["sha256"]}
+
+
+# The zoo-driven tiers register themselves into TIER_COLLECTORS / TIER_POLICIES.
+from collectors import tiers as _tiers  # noqa: E402
+
+_tiers.register()

@@ -59,7 +59,8 @@ def plot_returns(datasets: list[Dataset], path: str) -> None:
         axis.violinplot(returns, positions=positions, showmedians=True, widths=0.8)
         rng = np.random.default_rng(0)   # fixed jitter: the same plot for the same data
         for position, values in zip(positions, returns):
-            axis.scatter(position + rng.uniform(-0.15, 0.15, values.size), values, s=3, alpha=0.3, color="k")
+            shown = values if values.size <= 300 else rng.choice(values, 300, replace=False)  # keep it legible
+            axis.scatter(position + rng.uniform(-0.15, 0.15, shown.size), shown, s=3, alpha=0.3, color="k")
         axis.set_xticks(positions)
         axis.set_xticklabels([f"{d.id.split('/')[1]}\n(n={r.size})" for d, r in zip(group, returns)], fontsize=8)
         references = group[0].spec.reference_scores

@@ -1,0 +1,595 @@
+"""Behaviour policies: train one joint policy per scenario with stable-baselines3 and
+keep checkpoints of it in the zoo (`madata train-behavior`).
+
+The learner sees the scenario through `JointEnv`, a single-agent gymnasium view:
+observation = the global state, action = every agent's real action dimensions
+concatenated in agent order, reward = the mean reward over agents (so a training
+episode's return is exactly the scenario's `episode_return`). "Agent i acts policy
+P" then means: agent i executes its slice of P's joint action.
+
+One run keeps (see `select_checkpoints`):
+
+* ``expert``: the checkpoint with the best periodic evaluation;
+* ``medium``: the first checkpoint whose periodic evaluation reaches one third of
+  the way from the random reference to expert's evaluation (D4RL's "about 1/3 of
+  expert", measured from random so that it also means something for negative
+  returns);
+* ``early``: the last checkpoint before medium (for the mixed tier);
+* the replay buffer from step 0 to the medium checkpoint (``medium-replay``).
+
+Each checkpoint is exported as a small numpy MLP (`MLPActor`, float32 ``.npz``)
+with a sha256 over its weights, so that collection needs neither stable-baselines3
+nor torch and a policy is evaluated for all agents in one batched call.
+
+Runs are deterministic: SB3 is seeded, torch runs with one thread, and every
+training episode resets with a seed derived from (seed, episode index). The
+medium-replay tier relies on this: it re-runs training up to the medium step and
+checks that the re-run reproduces the zoo's medium checksum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+from tqdm.auto import tqdm
+
+from collectors.rollout import assemble, episode_seeds, rollout
+from madatasets.errors import ChecksumError, MadataError
+from madatasets.scenarios import ScenarioSpec, episode_return, get_spec, make, scenario_names
+from madatasets.store import array_checksum
+
+ZOO_DIR = Path(__file__).with_name("zoo")
+ZOO_INDEX = "index.json"
+ZOO_FORMAT = 1
+ROLES = ("early", "medium", "expert")
+# Seeds of evaluation episodes; the final 100-episode evaluation uses the same seed
+# as the random reference scores so that both references see the same starts.
+PERIODIC_EVAL_SEED = 2_000_003
+FINAL_EVAL_SEED = 1_000_003
+MEDIUM_FRACTION = 1.0 / 3.0
+
+
+# -- training configuration ------------------------------------------------------
+@dataclass(frozen=True)
+class TrainConfig:
+    scenario: str
+    steps: int
+    seed: int = 0
+    algorithm: str = "td3"                # "td3" or "sac"
+    hidden: tuple[int, ...] = (64, 64)    # actor and critic hidden layers
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    gamma: float = 0.99
+    tau: float = 0.005
+    exploration_sigma: float = 0.1        # TD3's Gaussian exploration noise (SAC ignores it)
+    learning_starts: int = 2_000          # uniform random warm-up steps
+    eval_every: int = 5_000               # checkpoint + periodic evaluation interval
+    eval_episodes: int = 5                # episodes per periodic evaluation
+    final_eval_episodes: int = 100        # episodes per kept checkpoint at the end
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"hidden": list(self.hidden)}
+
+    @staticmethod
+    def from_dict(values: dict[str, Any]) -> "TrainConfig":
+        return TrainConfig(**(values | {"hidden": tuple(values["hidden"])}))
+
+
+# Per-scenario step budgets. One run at a time on a 2-core CPU shared with other
+# engineers (one torch thread), all nine within about 80 minutes: under that load
+# TD3 ran at 45-190 steps/s, so these are small budgets, and the last scenarios of
+# the queue got the least (docs/zoo.md). MPE episodes are 25 steps with no
+# termination: a shorter horizon (gamma 0.95) and more frequent checkpoints.
+_MPE = dict(gamma=0.95, learning_starts=1_000, eval_every=2_500, eval_episodes=20)
+BUDGETS: dict[str, dict[str, Any]] = {
+    "mpe-spread-3": dict(steps=50_000, **_MPE),
+    "mpe-tag-3v1": dict(steps=10_000, **_MPE),
+    "mpe-world-4v2": dict(steps=7_500, **_MPE),
+    "halfcheetah-2x3": dict(steps=60_000),
+    "walker2d-2x3": dict(steps=50_000),
+    "hopper-3x1": dict(steps=40_000),
+    "ant-4x2": dict(steps=40_000),
+    "ant-2x4": dict(steps=15_000),
+    "swimmer-2x1": dict(steps=10_000, gamma=0.999),
+}
+
+
+def default_config(scenario: str, steps: int | None = None, seed: int = 0, **overrides: Any) -> TrainConfig:
+    get_spec(scenario)
+    values = dict(BUDGETS.get(scenario, {"steps": 50_000}))
+    if steps is not None:
+        values["steps"] = steps
+    values.update(overrides)
+    config = TrainConfig(scenario=scenario, seed=seed, **values)
+    validate_config(config)
+    return config
+
+
+def validate_config(config: TrainConfig) -> None:
+    if config.algorithm not in ("sac", "td3"):
+        raise MadataError(f"unknown algorithm {config.algorithm!r}; valid: sac, td3")
+    if config.eval_every < 1 or config.steps < 2 * config.eval_every:
+        raise MadataError(f"--steps ({config.steps}) must be at least two checkpoint intervals "
+                          f"(2 x {config.eval_every}) so that early/medium/expert can be told apart")
+    if config.learning_starts >= config.steps:
+        raise MadataError(f"--steps ({config.steps}) must exceed the {config.learning_starts} warm-up steps")
+
+
+# -- the exported actor ------------------------------------------------------------
+@dataclass
+class MLPActor:
+    """tanh(W_k relu(... relu(W_1 x + b_1) ...) + b_k): joint input -> joint action in [-1, 1]."""
+
+    weights: list[np.ndarray]   # (in, out) float32
+    biases: list[np.ndarray]    # (out,) float32
+
+    def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        hidden = np.asarray(inputs, dtype=np.float32)
+        for weight, bias in zip(self.weights[:-1], self.biases[:-1]):
+            hidden = np.maximum(hidden @ weight + bias, 0.0)
+        return np.tanh(hidden @ self.weights[-1] + self.biases[-1])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.weights[0].shape[0])
+
+    @property
+    def output_size(self) -> int:
+        return int(self.weights[-1].shape[1])
+
+    @property
+    def checksum(self) -> str:
+        """sha256 over the layers' dtype, shape and bytes, in order (file timestamps do not enter)."""
+        digest = hashlib.sha256()
+        for weight, bias in zip(self.weights, self.biases):
+            digest.update(array_checksum(weight).encode())
+            digest.update(array_checksum(bias).encode())
+        return digest.hexdigest()
+
+    def save(self, path: Path) -> None:
+        arrays = {}
+        for k, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            arrays[f"w{k}"], arrays[f"b{k}"] = weight, bias
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    @staticmethod
+    def load(path: Path) -> "MLPActor":
+        with np.load(path) as data:
+            layers = len(data.files) // 2
+            return MLPActor([data[f"w{k}"] for k in range(layers)], [data[f"b{k}"] for k in range(layers)])
+
+
+def export_actor(model: Any, algorithm: str) -> MLPActor:
+    """Copy the deterministic actor of an SB3 SAC/TD3 model into an `MLPActor`."""
+    import torch.nn as nn
+    actor = model.policy.actor
+    if algorithm == "sac":
+        linears = [m for m in actor.latent_pi if isinstance(m, nn.Linear)] + [actor.mu]
+    else:
+        linears = [m for m in actor.mu if isinstance(m, nn.Linear)]
+    return MLPActor([m.weight.detach().cpu().numpy().T.astype(np.float32).copy() for m in linears],
+                    [m.bias.detach().cpu().numpy().astype(np.float32).copy() for m in linears])
+
+
+def joint_to_padded(spec: ScenarioSpec, joint: np.ndarray) -> np.ndarray:
+    """(..., sum(act_sizes)) joint actions -> (..., N, A) padded per-agent actions."""
+    joint = np.asarray(joint, dtype=np.float32)
+    padded = np.zeros(joint.shape[:-1] + (spec.n_agents * spec.act_dim,), dtype=np.float32)
+    padded[..., np.flatnonzero(spec.act_mask.ravel())] = joint
+    return padded.reshape(joint.shape[:-1] + (spec.n_agents, spec.act_dim))
+
+
+@dataclass
+class ActorPolicy:
+    """Rolls out one joint actor for every agent, with optional Gaussian action noise.
+
+    Noise N(0, sigma^2) is added to each real action dimension and the result clipped
+    to [-1, 1]; it is drawn from the per-episode generator the rollout passes in, so
+    data do not depend on the worker count.
+    """
+
+    scenario: str
+    actor: MLPActor
+    sigma: float = 0.0
+    policy_id: str = "actor"
+    description: str = ""
+
+    @property
+    def spec(self) -> ScenarioSpec:
+        # Held by name: specs carry their simulator builder, which workers cannot unpickle.
+        return get_spec(self.scenario)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"id": self.policy_id, "checksum": self.actor.checksum, "description": self.description,
+                 "action_noise_sigma": self.sigma}]
+
+    def start_episode(self, episode_index: int, rng: np.random.Generator) -> None:
+        pass
+
+    def act(self, observations: np.ndarray, state: np.ndarray,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        actions = joint_to_padded(self.spec, self.actor(state[None])[0])
+        if self.sigma > 0:
+            actions = np.clip(actions + self.sigma * rng.standard_normal(actions.shape, dtype=np.float32),
+                              -1.0, 1.0) * self.spec.act_mask
+        return actions.astype(np.float32), np.zeros(self.spec.n_agents, dtype=np.int16)
+
+
+def evaluate_actor(scenario: str, actor: MLPActor, episodes: int, seed: int, workers: int = 1,
+                   progress: bool = False, description: str = "evaluate") -> np.ndarray:
+    """Returns of `episodes` whole episodes of the deterministic actor (no noise)."""
+    policy = ActorPolicy(scenario, actor)
+    rolled = rollout(scenario, policy, None, seed, workers, progress, description=description,
+                     episodes_wanted=episodes)
+    return np.array([episode_return(e["rewards"]) for e in rolled])
+
+
+# -- the joint single-agent view ---------------------------------------------------
+class JointEnv(gymnasium.Env):
+    """A scenario as one agent: state in, concatenated real action dims out, mean reward.
+
+    With `record=True` it keeps every transition it executes in the dataset schema
+    (per-agent observations, states, padded actions, per-agent rewards), which is the
+    replay buffer content that medium-replay stores. Behaviour id 0 marks the uniform
+    random warm-up steps, 1 the learner's exploration policy.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, scenario: str, seed: int, learning_starts: int = 0, record: bool = False):
+        self.env = make(scenario)
+        self.spec = self.env.spec
+        self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (self.spec.state_dim,), np.float32)
+        self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (int(sum(self.spec.act_sizes)),), np.float32)
+        self.seed_value = seed
+        self.learning_starts = learning_starts
+        self.record = record
+        self.episode_index = 0
+        self.total_steps = 0
+        self.episodes: list[dict[str, Any]] = []
+        self._current: dict[str, list] | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        # Episode k always starts from SeedSequence([seed, k]) whatever SB3 passes.
+        env_seed, _ = episode_seeds(self.seed_value, self.episode_index)
+        self.episode_index += 1
+        obs, state = self.env.reset_arrays(env_seed)
+        if self.record:
+            self._current = {"observations": [obs], "states": [state], "actions": [], "rewards": [],
+                             "behavior_ids": []}
+        return state, {}
+
+    def step(self, action: np.ndarray):
+        padded = joint_to_padded(self.spec, np.clip(action, -1.0, 1.0))
+        obs, state, reward, terminated, truncated = self.env.step_arrays(padded)
+        if self.record:
+            behavior = 0 if self.total_steps < self.learning_starts else 1
+            current = self._current
+            current["observations"].append(obs)
+            current["states"].append(state)
+            current["actions"].append(padded)
+            current["rewards"].append(reward)
+            current["behavior_ids"].append(np.full(self.spec.n_agents, behavior, dtype=np.int16))
+            if terminated or truncated:
+                self.episodes.append(self._finish(terminated, truncated, budget_cut=False))
+                self._current = None
+        self.total_steps += 1
+        return state, float(np.mean(reward, dtype=np.float64)), terminated, truncated, {}
+
+    def _finish(self, terminated: bool, truncated: bool, budget_cut: bool) -> dict[str, Any]:
+        current = self._current
+        return {name: np.stack(values) for name, values in current.items()} | {
+            "terminated": terminated, "truncated": truncated, "budget_cut": budget_cut}
+
+    def recorded_episodes(self) -> list[dict[str, Any]]:
+        """Every transition executed so far; an unfinished last episode is cut (truncated)."""
+        episodes = list(self.episodes)
+        if self._current is not None and self._current["actions"]:
+            episodes.append(self._finish(False, True, budget_cut=True))
+        return episodes
+
+
+def buffer_checksum(episodes: list[dict[str, Any]], n_agents: int) -> str:
+    arrays = assemble(episodes, n_agents)
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(f"{name}:{array_checksum(arrays[name])}".encode())
+    return digest.hexdigest()
+
+
+# -- training ------------------------------------------------------------------------
+@dataclass
+class Checkpoint:
+    step: int
+    actor: MLPActor
+    eval_mean: float | None = None
+    eval_std: float | None = None
+    before_updates: bool = False   # the snapshot taken at the end of warm-up, before any update
+
+
+def _checkpoint_callback(config: TrainConfig, evaluate: bool, stop_at: int | None, progress: bool):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Checkpoints(BaseCallback):
+        """Every `eval_every` env steps: snapshot the actor (before that step's update) and evaluate it."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.checkpoints: list[Checkpoint] = []
+            total = stop_at or config.steps
+            self.bar = tqdm(total=total, unit="step", desc=f"train {config.scenario}", disable=not progress,
+                            mininterval=2.0)
+
+        def _on_step(self) -> bool:
+            self.bar.update(1)
+            step = self.num_timesteps
+            # Besides every `eval_every` steps, snapshot the freshly initialised actor at the end of
+            # warm-up: a candidate `early` policy when the first trained checkpoint is already medium.
+            warmup_end = step == config.learning_starts and step % config.eval_every != 0
+            if step % config.eval_every == 0 or warmup_end:
+                checkpoint = Checkpoint(step, export_actor(self.model, config.algorithm), before_updates=warmup_end)
+                if evaluate:
+                    returns = evaluate_actor(config.scenario, checkpoint.actor, config.eval_episodes,
+                                             PERIODIC_EVAL_SEED + config.seed)
+                    checkpoint.eval_mean, checkpoint.eval_std = float(returns.mean()), float(returns.std())
+                    self.bar.set_postfix(step=step, eval=f"{checkpoint.eval_mean:.1f}")
+                    if progress and not self.bar.disable:
+                        self.bar.write(f"step {step}: eval return {checkpoint.eval_mean:.2f} "
+                                       f"+- {checkpoint.eval_std:.2f}")
+                self.checkpoints.append(checkpoint)
+            return stop_at is None or step < stop_at
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    return Checkpoints()
+
+
+def run_training(config: TrainConfig, evaluate: bool = True, stop_at: int | None = None,
+                 record: bool = False, progress: bool = True) -> tuple[list[Checkpoint], JointEnv]:
+    """Train with SB3; returns the checkpoints and the env (with its recorded transitions)."""
+    import torch
+    from stable_baselines3 import SAC, TD3
+
+    validate_config(config)
+    torch.set_num_threads(1)  # reproducible and polite on a shared CPU
+    env = JointEnv(config.scenario, config.seed, config.learning_starts, record=record)
+    algorithm = {"sac": SAC, "td3": TD3}[config.algorithm]
+    extra: dict[str, Any] = {}
+    if config.algorithm == "td3":
+        from stable_baselines3.common.noise import NormalActionNoise
+        size = env.action_space.shape[0]
+        # SB3 draws this noise from numpy's global generator, which `seed=` seeds.
+        extra["action_noise"] = NormalActionNoise(np.zeros(size), np.full(size, config.exploration_sigma))
+    model = algorithm(
+        "MlpPolicy", env, **extra, learning_rate=config.learning_rate, buffer_size=config.steps,
+        learning_starts=config.learning_starts, batch_size=config.batch_size, tau=config.tau,
+        gamma=config.gamma, train_freq=1, gradient_steps=1,
+        policy_kwargs={"net_arch": list(config.hidden)}, seed=config.seed, device="cpu", verbose=0)
+    callback = _checkpoint_callback(config, evaluate, stop_at, progress)
+    model.learn(total_timesteps=config.steps if stop_at is None else stop_at, callback=callback)
+    return callback.checkpoints, env
+
+
+def select_checkpoints(eval_means: list[float], random_reference: float,
+                       before_updates: list[bool] | None = None) -> dict[str, int]:
+    """Indices of the kept checkpoints, from their periodic evaluation means (in step order).
+
+    expert: the best trained checkpoint; medium: the first trained checkpoint reaching
+    random + (expert - random) / 3, not after expert; early: the checkpoint just before
+    medium, which may be the untrained end-of-warm-up snapshot (medium itself if none).
+    """
+    means = np.asarray(eval_means, dtype=np.float64)
+    untrained = np.asarray(before_updates if before_updates is not None else [False] * means.size)
+    trained = np.flatnonzero(~untrained)
+    if trained.size < 2:
+        raise MadataError("need at least two trained checkpoints to choose early, medium and expert")
+    expert = int(trained[np.argmax(means[trained])])
+    target = random_reference + MEDIUM_FRACTION * (means[expert] - random_reference)
+    medium = int(next(k for k in trained if k <= expert and means[k] >= target))
+    early = max(medium - 1, 0)
+    return {"early": early, "medium": medium, "expert": expert}
+
+
+def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool = True,
+                   command: str | None = None) -> dict[str, Any]:
+    """Train, pick early/medium/expert, evaluate each over `final_eval_episodes`, write them to the zoo."""
+    spec = get_spec(config.scenario)
+    random_reference = spec.reference_scores.get("random")
+    if random_reference is None:
+        raise MadataError(f"no random reference score for {config.scenario}; run "
+                          f"`madata reference {config.scenario}` first (medium is defined relative to it)")
+    started = time.time()
+    checkpoints, env = run_training(config, evaluate=True, record=True, progress=progress)
+    train_seconds = time.time() - started
+    chosen = select_checkpoints([c.eval_mean for c in checkpoints], random_reference,
+                                [c.before_updates for c in checkpoints])
+    medium_step = checkpoints[chosen["medium"]].step
+    replay = cut_at_step(env.recorded_episodes(), medium_step)
+    entry: dict[str, Any] = {
+        "scenario_version": spec.version, "package_versions": spec.package_versions(),
+        "torch_version": _version("torch"), "stable_baselines3_version": _version("stable-baselines3"),
+        "machine": platform.machine(), "algorithm": config.algorithm, "config": config.to_dict(),
+        "seed": config.seed, "training_steps": config.steps, "train_wall_seconds": round(train_seconds, 1),
+        "command": command or f"madata train-behavior {config.scenario} --steps {config.steps} --seed {config.seed}",
+        "input": "state", "joint_action_size": int(sum(spec.act_sizes)),
+        "random_reference": random_reference,
+        "checkpoints": [{"step": c.step, "eval_mean": c.eval_mean, "eval_std": c.eval_std,
+                         "before_updates": c.before_updates} for c in checkpoints],
+        "medium_replay": {"steps": int(sum(len(e["actions"]) for e in replay)), "episodes": len(replay),
+                          "stop_step": medium_step, "sha256": buffer_checksum(replay, spec.n_agents)},
+        "policies": {},
+    }
+    scenario_dir = zoo_dir / config.scenario
+    for role in ROLES:
+        checkpoint = checkpoints[chosen[role]]
+        returns = evaluate_actor(config.scenario, checkpoint.actor, config.final_eval_episodes, FINAL_EVAL_SEED,
+                                 progress=progress, description=f"{config.scenario} {role} evaluation")
+        path = scenario_dir / f"{role}.npz"
+        checkpoint.actor.save(path)
+        entry["policies"][role] = {
+            "id": f"zoo/{config.scenario}/{role}", "file": f"{config.scenario}/{role}.npz",
+            "sha256": checkpoint.actor.checksum, "step": checkpoint.step,
+            "periodic_eval_mean": checkpoint.eval_mean, "return_mean": float(returns.mean()),
+            "return_std": float(returns.std()), "episodes": int(returns.size), "eval_seed": FINAL_EVAL_SEED,
+            "hidden": list(config.hidden)}
+    entry["total_wall_seconds"] = round(time.time() - started, 1)
+    update_zoo_index(zoo_dir, config.scenario, entry)
+    return entry
+
+
+def cut_at_step(episodes: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
+    """The first `step` transitions; the episode running at `step` is cut and marked truncated."""
+    kept, total = [], 0
+    for episode in episodes:
+        length = len(episode["actions"])
+        if total + length <= step:
+            kept.append(episode)
+            total += length
+            continue
+        remaining = step - total
+        if remaining > 0:
+            kept.append({name: value[: remaining + 1] if name in ("observations", "states") else value[:remaining]
+                         for name, value in episode.items() if isinstance(value, np.ndarray)}
+                        | {"terminated": False, "truncated": True, "budget_cut": True})
+        break
+    return kept
+
+
+def _version(package: str) -> str:
+    import importlib.metadata
+    return importlib.metadata.version(package)
+
+
+# -- the zoo -----------------------------------------------------------------------------
+def read_zoo_index(zoo_dir: Path = ZOO_DIR) -> dict[str, Any]:
+    path = Path(zoo_dir) / ZOO_INDEX
+    if not path.exists():
+        return {"format": ZOO_FORMAT, "scenarios": {}}
+    return json.loads(path.read_text())
+
+
+def update_zoo_index(zoo_dir: Path, scenario: str, entry: dict[str, Any]) -> None:
+    zoo_dir = Path(zoo_dir)
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    index = read_zoo_index(zoo_dir)
+    index["scenarios"][scenario] = entry
+    index["scenarios"] = dict(sorted(index["scenarios"].items()))
+    staging = zoo_dir / f".{ZOO_INDEX}.{os.getpid()}"
+    staging.write_text(json.dumps(index, indent=2) + "\n")
+    os.replace(staging, zoo_dir / ZOO_INDEX)
+
+
+def zoo_entry(scenario: str, zoo_dir: Path | None = None) -> dict[str, Any]:
+    """The zoo's record of `scenario`; MadataError if it has no trained policy."""
+    spec = get_spec(scenario)
+    zoo_dir = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    scenarios = read_zoo_index(zoo_dir)["scenarios"]
+    entry = scenarios.get(scenario)
+    if entry is None:
+        trained = ", ".join(scenarios) or "none"
+        raise MadataError(f"no behaviour policy for {scenario} in the zoo at {zoo_dir} (trained: {trained}); "
+                          f"train one with `madata train-behavior {scenario}`")
+    if entry["scenario_version"] != spec.version:
+        raise MadataError(f"the zoo policy of {scenario} was trained on scenario version "
+                          f"{entry['scenario_version']}, the registry has version {spec.version}; retrain it")
+    return entry
+
+
+def load_zoo_actor(scenario: str, role: str, zoo_dir: Path | None = None) -> tuple[MLPActor, dict[str, Any]]:
+    """The zoo checkpoint `role` of `scenario`, checked against its recorded sha256."""
+    if role not in ROLES:
+        raise MadataError(f"unknown zoo role {role!r}; valid: {', '.join(ROLES)}")
+    zoo_dir = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    info = zoo_entry(scenario, zoo_dir)["policies"][role]
+    actor = MLPActor.load(zoo_dir / info["file"])
+    if actor.checksum != info["sha256"]:
+        raise ChecksumError(f"zoo policy {info['id']} checksum mismatch (expected {info['sha256'][:16]}..., "
+                            f"got {actor.checksum[:16]}...); the file {zoo_dir / info['file']} is corrupt")
+    return actor, info
+
+
+def regenerate_medium_replay(scenario: str, zoo_dir: Path | None = None,
+                             progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Re-run the zoo's seeded training up to its medium checkpoint, recording every transition.
+
+    Returns the recorded episodes and a report saying whether the re-run reproduced
+    the zoo's medium actor and replay-buffer checksums (floating-point results can
+    differ across CPUs and torch builds; the report then says so and the data is
+    still the replay buffer of a run with the same seed and configuration).
+    """
+    entry = zoo_entry(scenario, zoo_dir)
+    config = TrainConfig.from_dict(entry["config"])
+    stop = entry["medium_replay"]["stop_step"]
+    checkpoints, env = run_training(config, evaluate=False, stop_at=stop, record=True, progress=progress)
+    episodes = cut_at_step(env.recorded_episodes(), stop)
+    rerun_actor = next(c.actor for c in checkpoints if c.step == stop)
+    spec = get_spec(scenario)
+    report = {
+        "stop_step": stop, "zoo_medium_sha256": entry["policies"]["medium"]["sha256"],
+        "rerun_medium_sha256": rerun_actor.checksum,
+        "zoo_buffer_sha256": entry["medium_replay"]["sha256"],
+        "rerun_buffer_sha256": buffer_checksum(episodes, spec.n_agents),
+        "training_command": entry["command"], "training_config": entry["config"],
+    }
+    report["reproduced"] = (report["zoo_medium_sha256"] == report["rerun_medium_sha256"]
+                            and report["zoo_buffer_sha256"] == report["rerun_buffer_sha256"])
+    return episodes, report
+
+
+def backfill_warmup_snapshot(scenario: str, zoo_dir: Path | None = None, progress: bool = False) -> dict[str, Any]:
+    """Add the end-of-warm-up snapshot to a zoo entry trained before such snapshots were taken.
+
+    The actor at step `learning_starts` has had no update, so re-running the seeded
+    training to that step reproduces it exactly; it is evaluated like any checkpoint,
+    the roles are re-selected with the same rule, and a changed `early` is re-exported.
+    """
+    zoo_dir = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    entry = zoo_entry(scenario, zoo_dir)
+    if any(c.get("before_updates") for c in entry["checkpoints"]):
+        return entry
+    config = TrainConfig.from_dict(entry["config"])
+    snapshots, _ = run_training(config, evaluate=False, stop_at=config.learning_starts, progress=progress)
+    snapshot = snapshots[-1]
+    if not snapshot.before_updates:
+        raise MadataError(f"{scenario}: the end of warm-up coincides with a periodic checkpoint; nothing to add")
+    returns = evaluate_actor(scenario, snapshot.actor, config.eval_episodes, PERIODIC_EVAL_SEED + config.seed)
+    checkpoints = [{"step": snapshot.step, "eval_mean": float(returns.mean()), "eval_std": float(returns.std()),
+                    "before_updates": True}] + [c | {"before_updates": False} for c in entry["checkpoints"]]
+    chosen = select_checkpoints([c["eval_mean"] for c in checkpoints], entry["random_reference"],
+                                [c["before_updates"] for c in checkpoints])
+    entry["checkpoints"] = checkpoints
+    for role in ("medium", "expert"):
+        if checkpoints[chosen[role]]["step"] != entry["policies"][role]["step"]:
+            raise MadataError(f"{scenario}: re-selection moved {role}; retrain instead of backfilling")
+    early_step = checkpoints[chosen["early"]]["step"]
+    if early_step != entry["policies"]["early"]["step"]:
+        if early_step != snapshot.step:
+            raise MadataError(f"{scenario}: the new early checkpoint at step {early_step} was not kept; retrain")
+        returns = evaluate_actor(scenario, snapshot.actor, config.final_eval_episodes, FINAL_EVAL_SEED)
+        snapshot.actor.save(zoo_dir / scenario / "early.npz")
+        entry["policies"]["early"] |= {
+            "sha256": snapshot.actor.checksum, "step": snapshot.step, "periodic_eval_mean": checkpoints[0]["eval_mean"],
+            "return_mean": float(returns.mean()), "return_std": float(returns.std()), "episodes": int(returns.size)}
+    entry["warmup_snapshot_backfilled"] = (f"python -c \"from collectors.behavior import backfill_warmup_snapshot; "
+                                           f"backfill_warmup_snapshot('{scenario}')\"")
+    update_zoo_index(zoo_dir, scenario, entry)
+    return entry
+
+
+def zoo_scenarios(zoo_dir: Path | None = None) -> list[str]:
+    scenarios = read_zoo_index(Path(zoo_dir) if zoo_dir is not None else ZOO_DIR)["scenarios"]
+    return [name for name in scenario_names() if name in scenarios]
