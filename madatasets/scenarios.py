@@ -169,8 +169,18 @@ class _MPEBackend(_Backend):
         return [(self.env.action_space(a).low, self.env.action_space(a).high) for a in self.team]
 
 
+def _mujoco_warning(message: str) -> None:
+    # gymnasium's own MuJoCo assets use a compiler attribute that MuJoCo now flags as
+    # deprecated on every model compile; it changes nothing for us. Anything else
+    # becomes a Python warning instead of a stderr line plus a MUJOCO_LOG.TXT file.
+    if "is deprecated" not in message:
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
 class _MaMuJoCoBackend(_Backend):
     def __init__(self, scenario: str, conf: str):
+        import mujoco
+        mujoco.set_mju_user_warning(_mujoco_warning)
         # gymnasium_robotics prints a notice about unrelated Adroit environments on import.
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
