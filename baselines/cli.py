@@ -45,7 +45,8 @@ COMMANDS: list[click.Command] = []
               help="Seeds trained in parallel processes.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="torch threads per run.")
-@click.option("--profile", is_flag=True, help="Print the time split: data loading / updates / evaluation.")
+@click.option("--profile", is_flag=True,
+              help="Print the time split: data loading / model pre-training / updates / evaluation.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
               help="Store directory (default: $MADATA_HOME or ./madata-store).")
@@ -83,7 +84,8 @@ def bench(algorithm: str, dataset_ids: tuple[str, ...], seeds: int, first_seed: 
                    f"-> {result['path']}")
         if profile:
             split = result["profile"]
-            click.echo(f"  time: data loading {split['load_s']:.1f}s, updates {split['updates_s']:.1f}s "
+            pretrain = f", model pre-training {split['pretrain_s']:.1f}s" if split.get("pretrain_s") else ""
+            click.echo(f"  time: data loading {split['load_s']:.1f}s{pretrain}, updates {split['updates_s']:.1f}s "
                        f"({split['updates_per_s']:.1f}/s), evaluation {split['evaluation_s']:.1f}s, "
                        f"total {result['wall_time_s']:.1f}s")
 

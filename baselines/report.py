@@ -173,8 +173,11 @@ def plot_curves(results: list[dict[str, Any]], path: str) -> None:
             key = "normalized" if normalized else "mean_return"
             values = np.array([[point[key] for point in run["curve"][:length]] for run in runs])
             mean, std = values.mean(axis=0), values.std(axis=0)
-            axis.plot(updates, mean, label=f"{label} ({len(runs)})")
-            axis.fill_between(updates, mean - std, mean + std, alpha=0.2)
+            if len(updates) == 1:    # a run evaluated only at the end: a point with an error bar
+                axis.errorbar(updates, mean, yerr=std, fmt="o", capsize=3, label=f"{label} ({len(runs)})")
+            else:
+                axis.plot(updates, mean, label=f"{label} ({len(runs)})")
+                axis.fill_between(updates, mean - std, mean + std, alpha=0.2)
         axis.set_title(dataset, fontsize=9)
         axis.set_xlabel("updates")
         axis.set_ylabel("normalized score" if normalized_everywhere else "return")

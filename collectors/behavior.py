@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 
 from collectors.rollout import assemble, episode_seeds, rollout
 from madatasets.errors import ChecksumError, MadataError
+from madatasets.optional import require
 from madatasets.scenarios import ScenarioSpec, episode_return, get_spec, make, scenario_names
 from madatasets.store import array_checksum
 
@@ -362,6 +363,8 @@ def run_training(config: TrainConfig, evaluate: bool = True, stop_at: int | None
                  record: bool = False, progress: bool = True) -> tuple[list[Checkpoint], JointEnv]:
     """Train with SB3; returns the checkpoints and the env (with its recorded transitions)."""
     import torch
+
+    require("stable_baselines3")   # a one-line install hint instead of an ImportError
     from stable_baselines3 import SAC, TD3
 
     validate_config(config)
@@ -389,7 +392,7 @@ def select_checkpoints(eval_means: list[float], random_reference: float,
     """Indices of the kept checkpoints, from their periodic evaluation means (in step order).
 
     expert: the best trained checkpoint; medium: the first trained checkpoint reaching
-    random + (expert - random) / 3, not after expert; early: the checkpoint just before
+    random + (expert - random) / 3 (at most expert's value), not after expert; early: the checkpoint just before
     medium, which may be the untrained end-of-warm-up snapshot (medium itself if none).
     """
     means = np.asarray(eval_means, dtype=np.float64)
@@ -398,7 +401,9 @@ def select_checkpoints(eval_means: list[float], random_reference: float,
     if trained.size < 2:
         raise MadataError("need at least two trained checkpoints to choose early, medium and expert")
     expert = int(trained[np.argmax(means[trained])])
-    target = random_reference + MEDIUM_FRACTION * (means[expert] - random_reference)
+    # If no checkpoint beats random the target lies above expert; clamp it so that
+    # medium is then the first checkpoint as good as expert (the roles mean little then).
+    target = min(random_reference + MEDIUM_FRACTION * (means[expert] - random_reference), means[expert])
     medium = int(next(k for k in trained if k <= expert and means[k] >= target))
     early = max(medium - 1, 0)
     return {"early": early, "medium": medium, "expert": expert}

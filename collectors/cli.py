@@ -62,12 +62,24 @@ def reference_expert(scenarios: tuple[str, ...], episodes: int, workers: int, qu
     chosen = zoo_scenarios() if "all" in scenarios else list(scenarios)
     if not chosen:
         raise MadataError("the zoo has no trained scenario yet; run `madata train-behavior SCENARIO` first")
+    from madatasets.scenarios import get_spec
+    refused = []
     for scenario in chosen:
         entry = measure_expert_reference(scenario, episodes=episodes, workers=workers, progress=not quiet)
+        random_reference = get_spec(scenario).reference_scores.get("random")
+        if random_reference is not None and entry["mean"] <= random_reference:
+            # A normalized score needs expert > random; recording this would flip its sign.
+            click.echo(f"{scenario}: NOT recorded: the zoo expert scores {entry['mean']:.3f} +- {entry['std']:.3f}, "
+                       f"not above the random reference {random_reference:.3f}", err=True)
+            refused.append(scenario)
+            continue
         entry["command"] = f"madata reference-expert {scenario} --episodes {episodes}"
         save_reference(scenario, "expert", entry)
         click.echo(f"{scenario}: expert reference {entry['mean']:.3f} +- {entry['std']:.3f} "
                    f"over {entry['episodes']} episodes ({entry['policy']})")
+    if refused:
+        raise MadataError(f"no expert reference recorded for {', '.join(refused)}: its zoo expert does not beat "
+                          f"uniform random actions; train it longer (`madata train-behavior SCENARIO --steps N`)")
 
 
 @click.command(name="zoo")

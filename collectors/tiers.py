@@ -90,13 +90,23 @@ def part_seed(seed: int, dataset_index: int, part_index: int) -> int:
 
 
 def split_steps(steps: int, fractions: list[float]) -> list[int]:
-    """Integer step budgets in the given proportions that sum exactly to `steps`."""
-    counts = [int(round(steps * f)) for f in fractions[:-1]]
-    counts.append(steps - sum(counts))
+    """Integer step budgets in the given proportions that sum exactly to `steps`
+    (floors, then the remainder to the largest fractional parts, earlier parts first)."""
+    counts = _split(steps, fractions)
     if min(counts) < 1:
+        smallest = next(n for n in range(steps + 1, 10 * len(fractions) * int(1 / min(fractions)) + 2)
+                        if min(_split(n, fractions)) >= 1)
         raise MadataError(f"--steps {steps} is too small to split into parts of "
-                          f"{', '.join(f'{f:.0%}' for f in fractions)}; use at least {int(np.ceil(1 / min(fractions)))}")
+                          f"{', '.join(f'{f:.0%}' for f in fractions)}; use at least {smallest}")
     return counts
+
+
+def _split(steps: int, fractions: list[float]) -> list[int]:
+    exact = np.asarray(fractions, dtype=np.float64) * steps
+    counts = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[: steps - int(counts.sum())]] += 1
+    return [int(c) for c in counts]
 
 
 def _zoo_policy_record(role: str, info: dict[str, Any], sigma: float) -> dict[str, Any]:

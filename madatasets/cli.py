@@ -240,11 +240,14 @@ def export(dataset_id: str, export_format: str, out: str | None, agents: tuple[i
 
 @cli.command()
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--out", "results_dir", type=click.Path(file_okay=False), default="demo-results", show_default=True,
+              help="Where the demo's training results go.")
+@click.option("--no-train", is_flag=True, help="Only collect, verify and summarize the datasets.")
 @store_option
-def demo(seed: int, store_path: str | None) -> None:
+def demo(seed: int, results_dir: str, no_train: bool, store_path: str | None) -> None:
     """Run the main job end to end on the default store (what `make demo` runs)."""
     from madatasets.demo import run_demo
-    run_demo(store_path, seed=seed)
+    run_demo(store_path, seed=seed, results_dir=results_dir, train=not no_train)
 
 
 @cli.command(name="matrix-game")

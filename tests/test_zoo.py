@@ -78,6 +78,8 @@ def test_select_checkpoints_follows_the_documented_rule():
     assert select_checkpoints([-30, -25, -20, -10, -12], -30.0) == {"early": 1, "medium": 2, "expert": 3}
     # a later, worse checkpoint never becomes medium; medium may be the first checkpoint.
     assert select_checkpoints([-5, -40, -4], -30.0) == {"early": 0, "medium": 0, "expert": 2}
+    # a run that never beats random: medium is the first checkpoint as good as expert.
+    assert select_checkpoints([-40, -35, -36], -30.0) == {"early": 0, "medium": 1, "expert": 1}
     # the untrained end-of-warm-up snapshot is never medium or expert, but can be early.
     assert select_checkpoints([-1, -5, -40, -4], -30.0, [True, False, False, False]) == {
         "early": 0, "medium": 1, "expert": 3}
