@@ -84,7 +84,7 @@ def bench(algorithm: str, dataset_ids: tuple[str, ...], seeds: int, first_seed: 
                    f"-> {result['path']}")
         if profile:
             split = result["profile"]
-            pretrain = f", model pre-training {split['pretrain_s']:.1f}s" if split.get("pretrain_s") else ""
+            pretrain = f", model pre-training {split['pretrain_s']:.1f}s" if split.get("pretrain_s", 0) >= 0.05 else ""
             click.echo(f"  time: data loading {split['load_s']:.1f}s{pretrain}, updates {split['updates_s']:.1f}s "
                        f"({split['updates_per_s']:.1f}/s), evaluation {split['evaluation_s']:.1f}s, "
                        f"total {result['wall_time_s']:.1f}s")
