@@ -64,7 +64,7 @@ class AWAC(DecentralizedAlgorithm):
                  observation_statistics: tuple[torch.Tensor, torch.Tensor] | None = None):
         super().__init__(config, spec, generator, observation_statistics)
         n, d, a = self.n_agents, self.input_dim, self.act_dim
-        pair_mask = torch.cat([self.input_mask, self.act_mask], dim=1)
+        pair_mask = self.pair_mask
         self.actor = StackedMLP(n, d, a, config.hidden, input_mask=self.input_mask, output_mask=self.act_mask,
                                 output_activation="tanh")
         self.log_std = nn.Parameter(torch.full((n, 1, a), config.initial_log_std))

@@ -155,6 +155,8 @@ class DecentralizedAlgorithm(nn.Module):
             input_mask = torch.as_tensor(spec.obs_mask, dtype=torch.float32)
         self.register_buffer("input_mask", input_mask)
         self.register_buffer("act_mask", torch.as_tensor(spec.act_mask, dtype=torch.float32))
+        # Real entries of a per-agent (input, own action) pair, the input of every f(s, a_i).
+        self.pair_mask = torch.cat([self.input_mask, self.act_mask], dim=1)
         mean, std = torch.zeros(self.n_agents, self.input_dim), torch.ones(self.n_agents, self.input_dim)
         if config.normalize_observations and observation_statistics is not None:
             mean, std = observation_statistics
@@ -272,7 +274,7 @@ class BCQ(DecentralizedAlgorithm):
                  observation_statistics: tuple[torch.Tensor, torch.Tensor] | None = None):
         super().__init__(config, spec, generator, observation_statistics)
         n, d, a = self.n_agents, self.input_dim, self.act_dim
-        pair_mask = torch.cat([self.input_mask, self.act_mask], dim=1)          # inputs of f(s, a_i)
+        pair_mask = self.pair_mask
         # Twin critics of N agents: members 0..N-1 are Q1, N..2N-1 are Q2.
         self.critic = StackedMLP(2 * n, d + a, 1, config.hidden, input_mask=pair_mask.repeat(2, 1))
         self.perturbation = StackedMLP(n, d + a, a, config.hidden, input_mask=pair_mask,
