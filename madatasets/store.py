@@ -112,11 +112,11 @@ class Store:
         marker = self.root / MARKER
         if marker.exists():
             return
+        if self.root.exists() and not self.root.is_dir():
+            raise MadataError(f"{self.root} is not a directory; pass --store with a store directory")
         if self.root.exists() and any(self.root.iterdir()):
             raise MadataError(f"{self.root} is not a madata store (no {MARKER} file); "
                               f"pass --store with a store directory or an empty/new path")
-        if self.root.exists() and not self.root.is_dir():
-            raise MadataError(f"{self.root} is not a directory; pass --store with a store directory")
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps({"format": "madata-store", "version": STORE_FORMAT}) + "\n")

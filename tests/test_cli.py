@@ -54,6 +54,12 @@ def test_store_that_is_not_a_store(tmp_path):
     assert result.returncode == 2 and "not a madata store" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_store_that_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = madata("list", "--store", str(tmp_path / "file"))
+    assert result.returncode == 2 and "is a file" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_help_on_every_command():
     for command in ["collect", "list", "info", "verify", "stats", "envs", "reference", "export", "demo",
                     "matrix-game"]:

@@ -108,6 +108,8 @@ def test_not_a_store_and_bad_ids(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(MadataError, match="not a madata store"):
         Store(tmp_path)
+    with pytest.raises(MadataError, match="not a directory"):
+        Store(tmp_path / "notes.txt")
     with pytest.raises(MadataError, match="expected <scenario>/<quality>-v<N>"):
         parse_id("mpe-spread-3")
     with pytest.raises(MadataError, match="unknown quality"):
