@@ -1,0 +1,71 @@
+"""Which Blosc codec, and which read path, for the store (docs/performance.md).
+
+Rewrites every array of an existing dataset with each candidate codec in the
+store's own chunk and shard layout, then reports disk size against raw and the
+whole-dataset read time with zarr-python's generic path and with our reader
+(`madatasets.fastread`), best of 3 from the page cache.
+
+    python benchmarks/store_codecs.py --dataset mpe-spread-3/random-v0
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+import madatasets
+from madatasets.fastread import read_array
+from madatasets.store import _chunking
+
+CANDIDATES = [("zstd", 5, "bitshuffle"), ("zstd", 5, "shuffle"), ("zstd", 3, "shuffle"), ("zstd", 1, "shuffle"),
+              ("lz4", 5, "shuffle"), ("lz4hc", 5, "bitshuffle")]
+
+
+def best_of(repeats: int, function) -> float:
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="mpe-spread-3/random-v0")
+    parser.add_argument("--store", default=None)
+    args = parser.parse_args()
+    arrays = madatasets.load(args.dataset, args.store).arrays
+    raw = sum(a.nbytes for a in arrays.values())
+    print(f"{args.dataset}: {raw / 1e6:.1f} MB raw")
+    print("| codec | disk/raw | write s | zarr read s | our read s |")
+    print("|---|---|---|---|---|")
+    for cname, level, shuffle in CANDIDATES:
+        with tempfile.TemporaryDirectory() as directory:
+            group = zarr.open_group(directory, mode="w")
+            start = time.perf_counter()
+            for name, array in arrays.items():
+                chunks, shards = _chunking(array.shape, array.dtype.itemsize)
+                stored = group.create_array(name, shape=array.shape, dtype=array.dtype, chunks=chunks, shards=shards,
+                                            compressors=BloscCodec(cname=cname, clevel=level, shuffle=shuffle),
+                                            fill_value=0)
+                stored[...] = array
+            write = time.perf_counter() - start
+            disk = sum(f.stat().st_size for f in Path(directory).rglob("*") if f.is_file())
+            reader = zarr.open_group(directory, mode="r")
+            zarr_read = best_of(3, lambda: {name: reader[name][...] for name in arrays})
+            fast_read = best_of(3, lambda: {name: read_array(Path(directory) / name) for name in arrays})
+        print(f"| {cname} {level}, {shuffle} | {disk / raw:.3f} | {write:.2f} | {zarr_read:.3f} | {fast_read:.3f} |",
+              flush=True)
+    print(f"(cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f})")
+
+
+if __name__ == "__main__":
+    main()
