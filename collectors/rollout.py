@@ -164,7 +164,12 @@ def rollout(scenario: str, policy: BehaviorPolicy, steps: int | None, seed: int,
                             break
                     if not done:
                         submit()
-                pool.terminate()
+                # Terminating a pool with blocks still in flight can deadlock on its
+                # handler threads; let the few outstanding blocks finish, then join.
+                for result in pending:
+                    result.wait()
+                pool.close()
+                pool.join()
     finally:
         bar.close()
     return episodes
