@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from baselines.algorithms import ALL_ALGORITHMS, CENTRALIZABLE, algorithm_module
+from baselines.core.allocator import keep_freed_memory
 from baselines.core.config import CRITIC_KINDS, parse_overrides, seed_everything, with_values
 from baselines.core.evaluation import Evaluator
 from baselines.core.replay import OfflineReplay
@@ -124,6 +125,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     """Train, evaluate every eval_every updates and at the end, save results JSON and policy; returns the results."""
     _check_run(spec)
     torch.set_num_threads(spec.threads)
+    keep_freed_memory()   # stacked updates allocate large tensors; reuse them (baselines/core/allocator.py)
     started = time.perf_counter()
     config, notes = build_config(spec.algorithm, spec.dataset_id, spec.preset, spec.critic, spec.overrides)
     store = Store(spec.store)

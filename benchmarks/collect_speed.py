@@ -1,9 +1,11 @@
 """Collection speed: `madata collect` steps/s against bare environment stepping.
 
 "Bare" steps the simulator's own PettingZoo parallel env (mpe2 / gymnasium-robotics)
-with the same uniform random actions, recording nothing. "collect" runs the whole
-`collectors.collect.collect` path (rollout, assembly, checksums, compressed write)
-into a temporary store, with 1 and 2 worker processes.
+with uniform random actions, recording nothing. "collect" runs the whole
+`collectors.collect.collect` path (rollout, policy inference, assembly, checksums,
+compressed write) into a temporary store, with 1 and 2 worker processes, for the
+random tier and for a policy-driven tier (expert: the zoo's joint actor evaluated
+once per step for all agents, plus Gaussian action noise).
 
     python benchmarks/collect_speed.py                 # 20k steps per measurement
     python benchmarks/collect_speed.py --quick         # 4k steps
@@ -47,10 +49,10 @@ def bare_steps_per_second(scenario: str, steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def collect_steps_per_second(scenario: str, steps: int, workers: int) -> float:
+def collect_steps_per_second(scenario: str, quality: str, steps: int, workers: int) -> float:
     with tempfile.TemporaryDirectory() as store:
         start = time.perf_counter()
-        collect(scenario, "random", steps=steps, seed=0, workers=workers, store=store, progress=False)
+        collect(scenario, quality, steps=steps, seed=0, workers=workers, store=store, progress=False)
         return steps / (time.perf_counter() - start)
 
 
@@ -58,18 +60,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", nargs="+", default=["mpe-spread-3", "halfcheetah-2x3", "hopper-3x1"])
     parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--qualities", nargs="+", default=["random", "expert"])
     parser.add_argument("--quick", action="store_true", help="4,000 steps per measurement")
     args = parser.parse_args()
     steps = 4_000 if args.quick else args.steps
-    print(f"| scenario | bare steps/s | collect 1 worker | ratio | collect 2 workers | ratio |")
-    print(f"|---|---|---|---|---|---|")
+    print("| scenario | tier | bare steps/s | collect 1 worker | ratio | collect 2 workers | ratio |")
+    print("|---|---|---|---|---|---|---|")
     for scenario in args.scenarios:
         get_spec(scenario)
         bare = bare_steps_per_second(scenario, steps)
-        one = collect_steps_per_second(scenario, steps, 1)
-        two = collect_steps_per_second(scenario, steps, 2)
-        print(f"| {scenario} | {bare:,.0f} | {one:,.0f} | {one / bare:.2f}x | {two:,.0f} | {two / bare:.2f}x |",
-              flush=True)
+        for quality in args.qualities:
+            one = collect_steps_per_second(scenario, quality, steps, 1)
+            two = collect_steps_per_second(scenario, quality, steps, 2)
+            print(f"| {scenario} | {quality} | {bare:,.0f} | {one:,.0f} | {one / bare:.2f}x | {two:,.0f} | "
+                  f"{two / bare:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

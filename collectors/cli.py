@@ -23,7 +23,8 @@ zoo_option = click.option("--zoo", "zoo_dir", type=click.Path(file_okay=False), 
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Environment steps of training (default: the scenario's budget, see docs/zoo.md).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--algorithm", type=click.Choice(["td3", "sac"]), default="td3", show_default=True)
+@click.option("--algorithm", type=click.Choice(["td3", "sac", "ppo"]), default=None,
+              help="SB3 algorithm (default: the scenario's budget, see docs/zoo.md).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @zoo_option
 def train_behavior_command(scenario: str, steps: int | None, seed: int, algorithm: str, quiet: bool,
@@ -31,7 +32,7 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
     """Train SCENARIO's behaviour policy online and store early/medium/expert checkpoints in the zoo."""
     from collectors.behavior import ZOO_DIR, default_config, train_behavior
     config = default_config(scenario, steps=steps, seed=seed, algorithm=algorithm)
-    command = f"madata train-behavior {scenario} --steps {config.steps} --seed {seed} --algorithm {algorithm}"
+    command = f"madata train-behavior {scenario} --steps {config.steps} --seed {seed} --algorithm {config.algorithm}"
     entry = train_behavior(config, zoo_dir=Path(zoo_dir) if zoo_dir else ZOO_DIR, progress=not quiet,
                            command=command)
     click.echo(f"{scenario}: {config.algorithm} {config.steps} steps in {entry['train_wall_seconds']:.0f}s")
@@ -85,14 +86,18 @@ def reference_expert(scenarios: tuple[str, ...], episodes: int, workers: int, qu
 @click.command(name="zoo")
 @click.option("--json", "as_json", is_flag=True, help="Print the zoo index as JSON.")
 @click.option("--verify", is_flag=True, help="Check every policy file against its sha256.")
+@click.option("--markdown", is_flag=True, help="Print the docs/zoo.md tables (returns, references, commands).")
 @zoo_option
-def zoo_command(as_json: bool, verify: bool, zoo_dir: str | None) -> None:
+def zoo_command(as_json: bool, verify: bool, markdown: bool, zoo_dir: str | None) -> None:
     """List the behaviour-policy zoo: checkpoints, returns and checksums."""
     from collectors.behavior import ROLES, ZOO_DIR, load_zoo_actor, read_zoo_index
     root = Path(zoo_dir) if zoo_dir else ZOO_DIR
     index = read_zoo_index(root)
     if as_json:
         click.echo(json.dumps(index, indent=2))
+        return
+    if markdown:
+        click.echo(zoo_markdown(index))
         return
     if not index["scenarios"]:
         click.echo(f"no behaviour policies in {root}")
@@ -111,3 +116,40 @@ def zoo_command(as_json: bool, verify: bool, zoo_dir: str | None) -> None:
 
 
 COMMANDS += [reference_expert, zoo_command]
+
+
+def _steps(step: int) -> str:
+    return f"{step / 1000:g}k"
+
+
+def zoo_markdown(index: dict) -> str:
+    """The tables of docs/zoo.md, from the zoo index and the registry's reference scores."""
+    from collectors.behavior import ROLES
+    from madatasets.scenarios import get_spec
+    from madatasets.scores import normalized_score
+    lines = ["| scenario | algorithm | training steps | train wall time | seed | role | at step | "
+             "return (100 episodes, deterministic) | normalized | sha256 (first 16) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    references = ["| scenario | random reference | expert reference | medium-replay buffer (steps / episodes) | "
+                  "training command |", "|---|---|---|---|---|"]
+    curves = []
+    for scenario, entry in index["scenarios"].items():
+        scores = get_spec(scenario).reference_scores
+        for role in ROLES:
+            policy = entry["policies"][role]
+            normalized = (f"{normalized_score(scenario, policy['return_mean']):.1f}"
+                          if "expert" in scores and "random" in scores else "-")
+            lines.append(f"| {scenario} | {entry['algorithm']} | {entry['training_steps']:,} | "
+                         f"{entry['train_wall_seconds'] / 60:.1f} min | {entry['seed']} | {role} | "
+                         f"{policy['step']:,} | {policy['return_mean']:.2f} +- {policy['return_std']:.2f} | "
+                         f"{normalized} | `{policy['sha256'][:16]}` |")
+        expert = f"{scores['expert']:.2f}" if "expert" in scores else "none"
+        random = f"{scores['random']:.2f}" if "random" in scores else "none"
+        replay = entry["medium_replay"]
+        references.append(f"| {scenario} | {random} | {expert} | {replay['steps']:,} / {replay['episodes']:,} | "
+                          f"`{entry['command']}` |")
+        points = ", ".join(f"{_steps(c['step'])}: {c['eval_mean']:.1f}" for c in entry["checkpoints"])
+        curves.append(f"- {scenario}: {points}")
+    note = ("Periodic evaluations (step: mean of the periodic evaluation episodes; a snapshot "
+            "taken before the first update comes first):")
+    return "\n".join(lines + [""] + references + ["", note, ""] + curves)

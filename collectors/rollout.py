@@ -48,8 +48,14 @@ class UniformRandomPolicy:
         pass
 
     def act(self, observations, state, rng):
-        actions = rng.uniform(-1.0, 1.0, size=self.act_mask.shape).astype(np.float32) * self.act_mask
-        return actions, np.zeros(self.act_mask.shape[0], dtype=np.int16)
+        actions = rng.uniform(-1.0, 1.0, size=self.act_mask.shape).astype(np.float32)
+        actions *= self.act_mask
+        return actions, self._behavior_ids
+
+    def __post_init__(self) -> None:
+        # Read-only and shared across steps: the rollout copies it into its own buffer.
+        self._behavior_ids = np.zeros(self.act_mask.shape[0], dtype=np.int16)
+        self._behavior_ids.flags.writeable = False
 
 
 def episode_seeds(seed: int, episode_index: int) -> tuple[int, np.random.Generator]:

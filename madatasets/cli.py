@@ -124,12 +124,27 @@ def collect(scenario: str, quality: str, steps: int, seed: int, workers: int, da
 
 @cli.command(name="list")
 @store_option
-def list_command(store_path: str | None) -> None:
+@click.option("--markdown", is_flag=True,
+              help="A markdown table with returns, normalized score, bytes on disk and the command of each dataset.")
+def list_command(store_path: str | None, markdown: bool) -> None:
     """List the datasets in the store."""
     store = Store(store_path)
     ids = store.list()
     if not ids:
         click.echo(f"no datasets in {store.root}")
+        return
+    if markdown:
+        click.echo("| dataset | steps | episodes (complete) | mean +- std return | normalized | bytes on disk | "
+                   "command |")
+        click.echo("|---|---|---|---|---|---|---|")
+        for dataset_id in ids:
+            card = store.card(dataset_id)
+            returns = card["returns"]
+            normalized = card.get("normalized_return_mean")
+            click.echo(f"| {dataset_id} | {card['total_steps']:,} | {card['total_episodes']:,} "
+                       f"({returns['episodes']:,}) | {returns['mean']:.2f} +- {returns['std']:.2f} | "
+                       f"{'-' if normalized is None else f'{normalized:.1f}'} | {store.disk_bytes(dataset_id):,} | "
+                       f"`{card['command']}` |")
         return
     click.echo(f"{'id':<36} {'steps':>9} {'episodes':>8} {'mean return':>12}")
     for dataset_id in ids:

@@ -168,6 +168,20 @@ class _MPEBackend(_Backend):
     def native_bounds(self):
         return [(self.env.action_space(a).low, self.env.action_space(a).high) for a in self.team]
 
+    def pursuit_distance(self) -> float:
+        """Sum over adversaries of the distance to the nearest good agent.
+
+        This is the term mpe2's predator-prey scenarios subtract (times 0.1) from the
+        adversaries' reward when built with shape=True; behaviour-policy training may
+        use it as a dense signal. Datasets always keep the environment's own reward.
+        """
+        adversaries = np.array([a.state.p_pos for a in self.world.agents if getattr(a, "adversary", False)])
+        prey = np.array([a.state.p_pos for a in self.world.agents if not getattr(a, "adversary", False)])
+        if adversaries.size == 0 or prey.size == 0:
+            raise MadataError("pursuit_distance needs a predator-prey scenario (adversaries and good agents)")
+        distances = np.linalg.norm(adversaries[:, None, :] - prey[None, :, :], axis=-1)
+        return float(distances.min(axis=1).sum())
+
 
 def _mujoco_warning(message: str) -> None:
     # gymnasium's own MuJoCo assets use a compiler attribute that MuJoCo now flags as
@@ -224,6 +238,13 @@ class ScenarioEnv(ParallelEnv):
         self._action_dtype = [np.asarray(low).dtype for low, _ in bounds]
         self._action_low = [np.asarray(low, dtype=np.float64) for low, _ in bounds]
         self._action_span = [np.asarray(high, dtype=np.float64) - np.asarray(low, dtype=np.float64) for low, high in bounds]
+        # The same map as padded (N, A) arrays, so that one vectorised expression serves
+        # every agent (element for element the same float64 arithmetic as per agent).
+        self._padded_low = np.zeros((spec.n_agents, spec.act_dim))
+        self._padded_span = np.zeros((spec.n_agents, spec.act_dim))
+        for i, size in enumerate(spec.act_sizes):
+            self._padded_low[i, :size], self._padded_span[i, :size] = self._action_low[i], self._action_span[i]
+        self._common_dtype = self._action_dtype[0] if len(set(self._action_dtype)) == 1 else None
         self._observation_spaces = {
             a: spaces.Box(-np.inf, np.inf, (spec.obs_dim,), np.float32) for a in spec.agents}
         self._action_spaces = {
@@ -277,6 +298,12 @@ class ScenarioEnv(ParallelEnv):
         self._state = np.asarray(state, dtype=np.float32)
         return obs, self._state.copy()
 
+    def pursuit_distance(self) -> float:
+        """Predator-prey scenarios only: the adversaries' summed distance to the nearest prey."""
+        if not hasattr(self._backend, "pursuit_distance"):
+            raise MadataError(f"{self.spec.name} is not a predator-prey scenario; pursuit_distance needs mpe tag/world")
+        return self._backend.pursuit_distance()
+
     def reset_arrays(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Reset; returns padded observations (N, O) and the global state (S,)."""
         return self._pack(*self._backend.reset(seed))
@@ -285,8 +312,13 @@ class ScenarioEnv(ParallelEnv):
         """Step with actions (N, A) in [-1, 1]; returns obs, state, rewards (N,), terminated, truncated."""
         actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
         # Cast to the simulator's own dtype: mpe2 rejects float64 into its float32 boxes.
-        native = [(self._action_low[i] + (actions[i, : self.spec.act_sizes[i]] + 1.0) * 0.5 * self._action_span[i])
-                  .astype(self._action_dtype[i]) for i in range(self.spec.n_agents)]
+        scaled = self._padded_low + (actions + 1.0) * 0.5 * self._padded_span
+        if self._common_dtype is not None:
+            scaled = scaled.astype(self._common_dtype)
+            native = [scaled[i, :size] for i, size in enumerate(self.spec.act_sizes)]
+        else:
+            native = [scaled[i, :size].astype(dtype)
+                      for i, (size, dtype) in enumerate(zip(self.spec.act_sizes, self._action_dtype))]
         obs_list, state, reward, terminated, truncated = self._backend.step(native)
         obs, state = self._pack(obs_list, state)
         return obs, state, reward, bool(terminated), bool(truncated)

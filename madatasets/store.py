@@ -12,6 +12,14 @@ Layout::
 
 A dataset becomes visible only through one `os.rename` of a complete directory,
 so a killed writer leaves nothing that `list` or `load` would take as a dataset.
+
+Global states are usually made of the agents' observations: mpe2's state is their
+concatenation and a MaMuJoCo state's every entry reappears in some agent's local
+observation. The writer stores such a `states` (or `final_states`) array as a
+column map into the matching observations, bitwise exact, plus a residual array
+of the columns no observation holds (the scripted prey's view in tag, for
+example); `read_arrays` rebuilds it. The card's `checksums` are those of the
+logical arrays users load, so `verify` checks the rebuilt states.
 """
 
 from __future__ import annotations
@@ -96,6 +104,68 @@ def _chunking(shape: tuple[int, ...], itemsize: int) -> tuple[tuple[int, ...], t
     chunk = (rows,) + tuple(shape[1:])
     shard_rows = min(rows * CHUNKS_PER_SHARD, math.ceil(max(shape[0], 1) / rows) * rows)
     return chunk, (shard_rows,) + tuple(shape[1:])
+
+
+# Logical arrays the writer may store as columns of another: states <- observations.
+DERIVABLE = {"states": "observations", "final_states": "final_observations"}
+RESIDUAL_SUFFIX = "_residual"
+
+
+def derive_columns(target: np.ndarray, source: np.ndarray) -> np.ndarray | None:
+    """For each column of `target` (R, S), the index of a bitwise-identical column of
+    `source` reshaped to (R, -1), or -1; None when the shapes do not pair up or nothing matches."""
+    if target.ndim != 2 or source.ndim < 2 or len(target) != len(source) or target.dtype != source.dtype \
+            or len(target) == 0:
+        return None
+    flat = source.reshape(len(source), -1)
+    unsigned = np.dtype(f"u{target.dtype.itemsize}")
+    # Whole columns compared as raw bits (so 0.0 / -0.0 and NaN payloads stay exact).
+    by_bytes = {np.ascontiguousarray(flat[:, k]).view(unsigned).tobytes(): k for k in range(flat.shape[1] - 1, -1, -1)}
+    columns = np.array([by_bytes.get(np.ascontiguousarray(target[:, j]).view(unsigned).tobytes(), -1)
+                        for j in range(target.shape[1])], dtype=np.int64)
+    return columns if (columns >= 0).any() else None
+
+
+def rebuild_from_columns(source: np.ndarray, columns: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
+    """Inverse of the split `derive_columns` plans: gather mapped columns, fill the rest from `residual`."""
+    flat = source.reshape(len(source), -1)
+    out = np.empty((len(source), len(columns)), dtype=source.dtype)
+    mapped = np.flatnonzero(columns >= 0)
+    # Copy runs of consecutive columns as strided slices; fancy indexing is much slower.
+    start = 0
+    while start < mapped.size:
+        stop = start + 1
+        while stop < mapped.size and mapped[stop] == mapped[stop - 1] + 1 and \
+                columns[mapped[stop]] == columns[mapped[stop - 1]] + 1:
+            stop += 1
+        first, last = mapped[start], mapped[stop - 1] + 1
+        out[:, first:last] = flat[:, columns[first]:columns[first] + last - first]
+        start = stop
+    if residual is not None:
+        out[:, columns < 0] = residual
+    return out
+
+
+def _split_derivable(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays to store and, per derived logical array, how to rebuild it."""
+    stored, derived = dict(arrays), {}
+    for name, array in arrays.items():
+        prefix, _, base = name.rpartition("/")
+        if base not in DERIVABLE:
+            continue
+        source_name = f"{prefix}/{DERIVABLE[base]}" if prefix else DERIVABLE[base]
+        if source_name not in arrays:
+            continue
+        columns = derive_columns(np.asarray(array), np.asarray(arrays[source_name]))
+        if columns is None:
+            continue
+        del stored[name]
+        plan: dict[str, Any] = {"source": source_name, "columns": columns.tolist(), "residual": None}
+        if (columns < 0).any():
+            plan["residual"] = name + RESIDUAL_SUFFIX
+            stored[plan["residual"]] = np.ascontiguousarray(np.asarray(array)[:, columns < 0])
+        derived[name] = plan
+    return stored, derived
 
 
 def _compressor() -> BloscCodec:
@@ -198,15 +268,17 @@ class Store:
         staging = tmp_root / f"{uuid.uuid4().hex}"
         try:
             group = zarr.open_group(staging, mode="w")
-            checksums = {}
-            for name, array in arrays.items():
+            checksums = {name: array_checksum(np.ascontiguousarray(array)) for name, array in arrays.items()}
+            to_store, derived = _split_derivable(arrays)
+            for name, array in to_store.items():
                 array = np.ascontiguousarray(array)
                 chunks, shards = _chunking(array.shape, array.dtype.itemsize)
                 stored = group.create_array(name, shape=array.shape, dtype=array.dtype, chunks=chunks,
                                             shards=shards, compressors=_compressor(), fill_value=0)
                 stored[...] = array
-                checksums[name] = array_checksum(array)
             card = {**card, "checksums": checksums}
+            if derived:
+                card["derived_arrays"] = derived
             group.attrs["card"] = card
             (staging / "DATASET_CARD.md").write_text(render_card_markdown(card))
             final = self.path(dataset_id)
@@ -236,19 +308,32 @@ class Store:
         """The card and every array, each read whole in one call."""
         parsed, group = self.open_group(dataset_id)
         card = dict(group.attrs["card"])
+        derived = card.get("derived_arrays", {})
+        stored = [name for name in card["checksums"] if name not in derived]
+        stored += [plan["residual"] for plan in derived.values() if plan["residual"]]
         arrays = {}
-        for name in card["checksums"]:
+        for name in stored:
             array = read_array(self.path(parsed) / name)
             arrays[name] = group[name][...] if array is None else array
-        return card, arrays
+        for name, plan in derived.items():
+            residual = arrays.pop(plan["residual"]) if plan["residual"] else None
+            arrays[name] = rebuild_from_columns(arrays[plan["source"]], np.asarray(plan["columns"]), residual)
+        return card, {name: arrays[name] for name in card["checksums"]}
 
     def verify(self, dataset_id: str) -> dict[str, str]:
         """Recompute every checksum; raises ChecksumError naming the first bad array."""
         _, group = self.open_group(dataset_id)
         card = dict(group.attrs["card"])
+        derived = card.get("derived_arrays", {})
         for name, expected in card["checksums"].items():
             try:
-                actual = array_checksum(group[name][...])
+                if name in derived:
+                    plan = derived[name]
+                    residual = group[plan["residual"]][...] if plan["residual"] else None
+                    logical = rebuild_from_columns(group[plan["source"]][...], np.asarray(plan["columns"]), residual)
+                else:
+                    logical = group[name][...]
+                actual = array_checksum(logical)
             except Exception as error:  # a corrupt chunk may fail to decompress at all
                 raise ChecksumError(f"{dataset_id}: array {name!r} cannot be read ({type(error).__name__}: "
                                     f"{error}); the dataset is corrupt") from None

@@ -18,6 +18,9 @@ def test_collect_list_info_verify_stats(store_path, tmp_path):
     assert "wrote mpe-spread-3/random-v0: 200 steps" in result.stdout
     listing = madata("list", "--store", str(store_path))
     assert "mpe-spread-3/random-v0" in listing.stdout
+    table = madata("list", "--markdown", "--store", str(store_path)).stdout.splitlines()
+    assert table[0].startswith("| dataset | steps") and table[2].startswith("| mpe-spread-3/random-v0 | 200 | 8 (8) |")
+    assert "collect mpe-spread-3 --steps 200" in table[2]
     card = json.loads(madata("info", "mpe-spread-3/random-v0", "--json", "--store", str(store_path)).stdout)
     assert card["total_steps"] == 200
     assert "ok mpe-spread-3/random-v0" in madata("verify", "mpe-spread-3/random-v0", "--store", str(store_path)).stdout

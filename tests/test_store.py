@@ -177,3 +177,46 @@ def test_fast_reader_detects_a_corrupt_shard_index(store_path):
         madatasets.load("mpe-spread-3/random-v0", store=store_path)
     with pytest.raises(ChecksumError, match="'rewards'"):
         Store(store_path).verify("mpe-spread-3/random-v0")
+
+
+def test_states_made_of_observation_columns_are_stored_once(tmp_path):
+    # tag's state holds the team's observations plus the scripted prey's: the team part
+    # becomes a column map, the prey part a residual array.
+    collect("mpe-tag-3v1", "random", steps=120, store=tmp_path, progress=False)
+    dataset = madatasets.load("mpe-tag-3v1/random-v0", store=tmp_path)
+    card, path = dataset.card, tmp_path / "mpe-tag-3v1" / "random-v0"
+    plan = card["derived_arrays"]["states"]
+    assert plan["source"] == "observations" and plan["residual"] == "states_residual"
+    assert not (path / "states").exists() and (path / "states_residual").is_dir()
+    columns = np.asarray(plan["columns"])
+    assert (columns >= 0).sum() > 0 and (columns < 0).sum() > 0
+    flat = dataset.observations.reshape(len(dataset.observations), -1)
+    np.testing.assert_array_equal(dataset.states[:, columns >= 0], flat[:, columns[columns >= 0]])
+    for name, digest in card["checksums"].items():      # the logical arrays, states included
+        assert array_checksum(dataset.arrays[name]) == digest
+    assert "states" in Store(tmp_path).verify("mpe-tag-3v1/random-v0")
+
+
+def test_a_corrupt_residual_fails_verification_of_the_rebuilt_states(tmp_path):
+    import zarr
+    collect("mpe-tag-3v1", "random", steps=120, store=tmp_path, progress=False)
+    group = zarr.open_group(tmp_path / "mpe-tag-3v1" / "random-v0", mode="r+")
+    residual = group["states_residual"]
+    residual[0, 0] = residual[0, 0] + 1.0
+    with pytest.raises(ChecksumError, match="'states'"):
+        Store(tmp_path).verify("mpe-tag-3v1/random-v0")
+
+
+def test_derived_columns_are_bitwise_exact():
+    from madatasets.store import derive_columns, rebuild_from_columns
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(50, 2, 3)).astype(np.float32)
+    source[:, 1, 2] = 0.0
+    target = np.stack([source[:, 0, 1], source[:, 0, 2], -source[:, 1, 2], rng.normal(size=50)], axis=1)
+    target = target.astype(np.float32)
+    columns = derive_columns(target, source)
+    # -0.0 equals 0.0 numerically but not bitwise, so it is not taken from the source.
+    assert columns.tolist() == [1, 2, -1, -1]
+    rebuilt = rebuild_from_columns(source, columns, target[:, columns < 0])
+    assert array_checksum(rebuilt) == array_checksum(target)
+    assert derive_columns(rng.normal(size=(50, 2)).astype(np.float32), source) is None

@@ -59,6 +59,19 @@ def test_medium_replay_rerun_reproduces_the_zoo_checksums(tiny_zoo):
     assert sum(len(e["actions"]) for e in episodes) == entry["medium_replay"]["steps"]
 
 
+def test_tiny_ppo_training_keeps_clip_actors_and_reproduces_its_replay(tmp_path):
+    config = tiny_config(algorithm="ppo", learning_starts=0, n_steps=200, batch_size=50, n_epochs=2)
+    entry = train_behavior(config, zoo_dir=tmp_path, progress=False)
+    assert [c["before_updates"] for c in entry["checkpoints"]] == [True, False, False]   # 200 = first rollout
+    for role in ROLES:
+        actor, _ = load_zoo_actor(SCENARIO, role, tmp_path)
+        assert actor.output == "clip"
+    assert entry["policies"]["expert"]["step"] in (400, 600)
+    episodes, report = regenerate_medium_replay(SCENARIO, tmp_path, progress=False)
+    assert report["reproduced"], report
+    assert np.all(np.concatenate([e["behavior_ids"] for e in episodes]) == 1)   # PPO has no random warm-up
+
+
 def test_corrupt_zoo_file_is_detected(tiny_zoo, tmp_path):
     zoo, _ = tiny_zoo
     copy = tmp_path / "zoo"
@@ -85,18 +98,38 @@ def test_select_checkpoints_follows_the_documented_rule():
         "early": 0, "medium": 1, "expert": 3}
 
 
-@pytest.mark.parametrize("algorithm", ["td3", "sac"])
-def test_exported_actor_matches_the_sb3_deterministic_policy(algorithm):
+@pytest.mark.parametrize("algorithm", ["td3", "sac", "ppo"])
+def test_exported_actor_matches_the_sb3_deterministic_policy(algorithm, tmp_path):
     import torch
-    from stable_baselines3 import SAC, TD3
+    from stable_baselines3 import PPO, SAC, TD3
     from collectors.behavior import JointEnv
     torch.set_num_threads(1)
     env = JointEnv("halfcheetah-2x3", seed=0)
-    model = {"td3": TD3, "sac": SAC}[algorithm]("MlpPolicy", env, policy_kwargs={"net_arch": [32, 32]},
-                                               seed=1, device="cpu", buffer_size=10)
+    if algorithm == "ppo":
+        model = PPO("MlpPolicy", env, policy_kwargs={"net_arch": [32, 32], "activation_fn": torch.nn.ReLU},
+                    seed=1, device="cpu", n_steps=64, batch_size=64)
+        with torch.no_grad():   # a mean outside [-1, 1] so that the clip is exercised
+            model.policy.action_net.bias.fill_(0.9)
+    else:
+        model = {"td3": TD3, "sac": SAC}[algorithm]("MlpPolicy", env, policy_kwargs={"net_arch": [32, 32]},
+                                                   seed=1, device="cpu", buffer_size=10)
     states = np.random.default_rng(0).normal(size=(16, env.spec.state_dim)).astype(np.float32)
     expected, _ = model.predict(states, deterministic=True)
-    np.testing.assert_allclose(export_actor(model, algorithm)(states), expected, atol=1e-5)
+    actor = export_actor(model, algorithm)
+    np.testing.assert_allclose(actor(states), expected, atol=1e-5)
+    actor.save(tmp_path / "actor.npz")
+    reloaded = MLPActor.load(tmp_path / "actor.npz")
+    assert reloaded.output == actor.output and reloaded.checksum == actor.checksum
+    np.testing.assert_array_equal(reloaded(states), actor(states))
+
+
+def test_ppo_config_has_no_warm_up_and_its_first_rollout_is_untrained():
+    from collectors.behavior import first_update_step
+    config = default_config("halfcheetah-2x3", algorithm="ppo")
+    assert config.algorithm == "ppo" and config.learning_starts == 0
+    assert first_update_step(config) == config.n_steps
+    with pytest.raises(MadataError, match="learning_starts must be 0"):
+        default_config("halfcheetah-2x3", algorithm="ppo", learning_starts=100)
 
 
 def test_train_behavior_cli_rejects_a_budget_too_small():
