@@ -434,6 +434,7 @@ def run_training(config: TrainConfig, evaluate: bool = True, stop_at: int | None
                     batch_size=config.batch_size, n_epochs=config.n_epochs, gamma=config.gamma,
                     policy_kwargs={"net_arch": list(config.hidden), "activation_fn": torch.nn.ReLU},
                     seed=config.seed, device="cpu", verbose=0)
+        _quiet_logger(model)
         model.learn(total_timesteps=total, callback=callback)
         return callback.checkpoints, env
     algorithm = {"sac": SAC, "td3": TD3}[config.algorithm]
@@ -448,8 +449,15 @@ def run_training(config: TrainConfig, evaluate: bool = True, stop_at: int | None
         learning_starts=config.learning_starts, batch_size=config.batch_size, tau=config.tau,
         gamma=config.gamma, train_freq=1, gradient_steps=1,
         policy_kwargs={"net_arch": list(config.hidden)}, seed=config.seed, device="cpu", verbose=0)
+    _quiet_logger(model)
     model.learn(total_timesteps=total, callback=callback)
     return callback.checkpoints, env
+
+
+def _quiet_logger(model: Any) -> None:
+    # Without a logger of its own, SB3 creates an empty SB3-<time> folder in /tmp per run.
+    from stable_baselines3.common.logger import Logger
+    model.set_logger(Logger(folder=None, output_formats=[]))
 
 
 def select_checkpoints(eval_means: list[float], random_reference: float,
