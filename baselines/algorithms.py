@@ -22,3 +22,8 @@ def algorithm_module(name: str) -> ModuleType:
     if name not in ALL_ALGORITHMS:
         raise MadataError(f"unknown algorithm {name!r}; valid: {', '.join(ALL_ALGORITHMS)}")
     return importlib.import_module(f"baselines.{name}")
+
+
+def is_decentralized(name: str) -> bool:
+    """True for the decentralized track (bcq, mabcq, ...): agent i trains on its own dataset B_i."""
+    return getattr(algorithm_module(name), "DECENTRALIZED", False)

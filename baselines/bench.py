@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from baselines.algorithms import ALL_ALGORITHMS, CENTRALIZABLE, algorithm_module
+from baselines.algorithms import ALL_ALGORITHMS, CENTRALIZABLE, algorithm_module, is_decentralized
 from baselines.core.allocator import keep_freed_memory
 from baselines.core.config import CRITIC_KINDS, parse_overrides, seed_everything, with_values
 from baselines.core.evaluation import Evaluator
@@ -121,6 +121,14 @@ def _check_run(spec: RunSpec) -> None:
         raise MadataError(f"unknown preset {spec.preset!r}; valid: {', '.join(PRESETS)}")
 
 
+def make_replay(algorithm: str, dataset: Any, critic: str = "decentralized", observation: str = "state") -> Any:
+    """The replay `algorithm` trains from: per-agent datasets B_i (decentralized track) or joint transitions."""
+    if is_decentralized(algorithm):
+        from baselines.bcq import PerAgentReplay
+        return PerAgentReplay.from_dataset(dataset, observation)
+    return OfflineReplay.from_dataset(dataset, joint=critic == "centralized")
+
+
 def train_run(spec: RunSpec) -> dict[str, Any]:
     """Train, evaluate every eval_every updates and at the end, save results JSON and policy; returns the results."""
     _check_run(spec)
@@ -132,20 +140,18 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     if not store.exists:
         raise MadataError(f"no madata store at {store.root}; collect datasets first or pass --store")
     dataset = load(spec.dataset_id, store)
-    decentralized = getattr(algorithm_module(spec.algorithm), "DECENTRALIZED", False)   # trains on B_i = agent(i)
+    decentralized = is_decentralized(spec.algorithm)   # trains on B_i = agent(i)
     if dataset.layout != "joint" and not decentralized:
         raise MadataError(f"{spec.dataset_id} has one dataset per agent (layout {dataset.layout!r}); "
                           "these baselines train on joint datasets")
     scenario = dataset.spec.name
     module = algorithm_module(spec.algorithm)
     generator = seed_everything(spec.seed)
+    replay = make_replay(spec.algorithm, dataset, config.critic, getattr(config, "observation", "state"))
     if decentralized:
-        from baselines.bcq import PerAgentReplay
         from baselines.diagnostics import DecentralizedEvaluator
-        replay = PerAgentReplay.from_dataset(dataset, config.observation)
         evaluator = DecentralizedEvaluator.for_dataset(dataset, config, spec.eval_episodes, spec.seed)
     else:
-        replay = OfflineReplay.from_dataset(dataset, joint=config.critic == "centralized")
         evaluator = Evaluator(scenario, spec.eval_episodes, spec.seed)
     algorithm = module.Algorithm(config, dataset.spec, generator, replay.observation_statistics())
     load_seconds = time.perf_counter() - started
@@ -285,7 +291,7 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 32, seed: int | None =
     checkpoint = load_checkpoint(path)
     algorithm = policy_from_checkpoint(checkpoint)
     seed = checkpoint["seed"] if seed is None else seed
-    if getattr(algorithm_module(checkpoint["algorithm"]), "DECENTRALIZED", False):
+    if is_decentralized(checkpoint["algorithm"]):
         from baselines.diagnostics import DecentralizedEvaluator   # its agents observe the global state
         evaluator = DecentralizedEvaluator(checkpoint["scenario"], algorithm.config.gamma,
                                            algorithm.config.observation, episodes, seed)

@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
 import madatasets
+from timing import best_of  # benchmarks/timing.py (the script directory is on sys.path)
 from madatasets.fastread import read_array
 from madatasets.store import _chunking
 
@@ -28,13 +28,6 @@ CANDIDATES = [("zstd", 5, "bitshuffle"), ("zstd", 5, "shuffle"), ("zstd", 3, "sh
               ("lz4", 5, "shuffle"), ("lz4hc", 5, "bitshuffle")]
 
 
-def best_of(repeats: int, function) -> float:
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
 
 
 def main() -> None:

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 import madatasets
+from timing import best_of  # benchmarks/timing.py (the script directory is on sys.path)
 from collectors.collect import collect
 from madatasets.store import Store
 
 
-def best_of(repeats: int, function) -> float:
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
 
 
 def measure(dataset_id: str, store: Store, repeats: int) -> dict[str, float]:

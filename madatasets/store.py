@@ -141,6 +141,30 @@ def rebuild_from_columns(source: np.ndarray, columns: np.ndarray, residual: np.n
     return out
 
 
+def _logical_array(name: str, card: dict[str, Any], read: Callable[[str], np.ndarray],
+                   sources: dict[str, np.ndarray]) -> np.ndarray:
+    """Array `name` as users load it: read as stored, or rebuilt from its column map.
+
+    `sources` keeps the arrays other arrays are rebuilt from, so each is read once.
+    """
+    derived = card.get("derived_arrays", {})
+    source_names = {plan["source"] for plan in derived.values()}
+
+    def stored(key: str) -> np.ndarray:
+        if key in sources:
+            return sources[key]
+        array = read(key)
+        if key in source_names:
+            sources[key] = array
+        return array
+
+    plan = derived.get(name)
+    if plan is None:
+        return stored(name)
+    residual = read(plan["residual"]) if plan["residual"] else None
+    return rebuild_from_columns(stored(plan["source"]), np.asarray(plan["columns"]), residual)
+
+
 def _split_derivable(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays to store and, per derived logical array, how to rebuild it."""
     stored, derived = dict(arrays), {}
@@ -303,32 +327,23 @@ class Store:
         """The card and every array, each read whole in one call."""
         parsed, group = self.open_group(dataset_id)
         card = dict(group.attrs["card"])
-        derived = card.get("derived_arrays", {})
-        stored = [name for name in card["checksums"] if name not in derived]
-        stored += [plan["residual"] for plan in derived.values() if plan["residual"]]
-        arrays = {}
-        for name in stored:
+
+        def read(name: str) -> np.ndarray:
             array = read_array(self.path(parsed) / name)
-            arrays[name] = group[name][...] if array is None else array
-        for name, plan in derived.items():
-            residual = arrays.pop(plan["residual"]) if plan["residual"] else None
-            arrays[name] = rebuild_from_columns(arrays[plan["source"]], np.asarray(plan["columns"]), residual)
-        return card, {name: arrays[name] for name in card["checksums"]}
+            return group[name][...] if array is None else array
+
+        sources: dict[str, np.ndarray] = {}
+        return card, {name: _logical_array(name, card, read, sources) for name in card["checksums"]}
 
     def verify(self, dataset_id: str) -> dict[str, str]:
         """Recompute every checksum; raises ChecksumError naming the first bad array."""
         _, group = self.open_group(dataset_id)
         card = dict(group.attrs["card"])
-        derived = card.get("derived_arrays", {})
+        sources: dict[str, np.ndarray] = {}
         for name, expected in card["checksums"].items():
             try:
-                if name in derived:
-                    plan = derived[name]
-                    residual = group[plan["residual"]][...] if plan["residual"] else None
-                    logical = rebuild_from_columns(group[plan["source"]][...], np.asarray(plan["columns"]), residual)
-                else:
-                    logical = group[name][...]
-                actual = array_checksum(logical)
+                # zarr's own read path, so that a damaged chunk raises instead of being skipped.
+                actual = array_checksum(_logical_array(name, card, lambda stored: group[stored][...], sources))
             except Exception as error:  # a corrupt chunk may fail to decompress at all
                 raise ChecksumError(f"{dataset_id}: array {name!r} cannot be read ({type(error).__name__}: "
                                     f"{error}); the dataset is corrupt") from None

@@ -7,6 +7,17 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a whole test module: small matmuls on a shared 2-core
+    machine only contend with more, and batched-vs-looped comparisons stay reproducible."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def store_path(tmp_path):
     """A fresh store directory; the default store is never touched by tests."""

@@ -21,13 +21,7 @@ from madatasets.scenarios import get_spec
 SPREAD = "mpe-spread-3/random-v0"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small matmuls on a shared 2-core machine: extra threads only contend.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

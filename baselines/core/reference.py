@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from baselines.algorithms import algorithm_module
+from baselines.algorithms import algorithm_module, is_decentralized  # noqa: F401  (re-exported for benchmarks)
+from baselines.bench import make_replay  # noqa: F401  (the replay `madata bench` builds; re-exported)
 from baselines.core.config import seed_everything
 from baselines.core.networks import LoopedMLP, StackedMLP
-from baselines.core.replay import OfflineReplay
 from madatasets.dataset import Dataset
 
 # Dotted attribute paths of every network that may be stacked over agents.
@@ -48,19 +48,6 @@ def _set(obj: Any, path: str, value: Any) -> None:
     for part in parents:
         obj = getattr(obj, part)
     setattr(obj, last, value)
-
-
-def is_decentralized(name: str) -> bool:
-    """True for the decentralized track (bcq, mabcq, ...): agent i trains on its own dataset B_i."""
-    return getattr(algorithm_module(name), "DECENTRALIZED", False)
-
-
-def make_replay(name: str, dataset: Dataset, critic: str = "decentralized", observation: str = "state") -> Any:
-    """The replay `madata bench` builds for `name` (baselines/bench.py): per-agent B_i or joint transitions."""
-    if is_decentralized(name):
-        from baselines.bcq import PerAgentReplay
-        return PerAgentReplay.from_dataset(dataset, observation)
-    return OfflineReplay.from_dataset(dataset, joint=critic == "centralized")
 
 
 def loop_over_agents(algorithm: torch.nn.Module) -> torch.nn.Module:
