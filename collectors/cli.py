@@ -96,11 +96,11 @@ def zoo_command(as_json: bool, verify: bool, markdown: bool, zoo_dir: str | None
     if as_json:
         click.echo(json.dumps(index, indent=2))
         return
-    if markdown:
-        click.echo(zoo_markdown(index))
-        return
     if not index["scenarios"]:
         click.echo(f"no behaviour policies in {root}")
+        return
+    if markdown:
+        click.echo(zoo_markdown(index))
         return
     click.echo(f"{'scenario':<16} {'alg':<4} {'steps':>7} {'role':<7} {'at step':>7} {'return (100 ep)':>20}  sha256")
     for scenario, entry in index["scenarios"].items():
