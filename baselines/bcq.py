@@ -315,25 +315,33 @@ class BCQ(DecentralizedAlgorithm):
         return self.critic(pair, members=slice(0, self.n_agents)).squeeze(-1)
 
     def candidates(self, inputs: torch.Tensor, perturbation: nn.Module,
-                   generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """n perturbed G1 samples per row: repeated inputs and candidates, (N, B*n, D) and (N, B*n, A)."""
-        repeated = inputs.repeat_interleave(self.config.n_actions, dim=1)
-        sampled = self.behavior_model.decode(repeated, generator=generator)
-        return repeated, self.perturb(perturbation, repeated, sampled)
+                   generator: torch.Generator | None) -> torch.Tensor:
+        """n perturbed G1 samples per row, (N, B, n, A).
+
+        Every network here sees (s, x) for n values of x per s, so each computes the state's
+        part of its first layer once per row (StackedMLP.forward_candidates).
+        """
+        n, b, k = self.n_agents, inputs.shape[1], self.config.n_actions
+        sampled = self.behavior_model.decode_candidates(inputs, k, generator=generator).view(n, b, k, -1)
+        shift = self.config.phi * perturbation.forward_candidates(inputs, sampled).view(n, b, k, -1)
+        return (sampled + shift).clamp(-1.0, 1.0)
 
     def policy(self, inputs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         n, b, k = self.n_agents, inputs.shape[1], self.config.n_actions
-        repeated, candidates = self.candidates(inputs, self.perturbation, generator)
-        best = self.q1(repeated, candidates).view(n, b, k).argmax(dim=-1)
+        candidates = self.candidates(inputs, self.perturbation, generator)
+        best = self.critic.forward_candidates(inputs, candidates, members=slice(0, n)).view(n, b, k).argmax(dim=-1)
         index = best[:, :, None, None].expand(-1, -1, 1, self.act_dim)
-        return candidates.view(n, b, k, self.act_dim).gather(2, index).squeeze(2)
+        return candidates.gather(2, index).squeeze(2)
 
     def q_values(self, inputs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.q1(self.normalize(inputs), actions)
 
     def mixed_q(self, network: nn.Module, inputs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """BCQ's soft clipped double Q: mix * min + (1 - mix) * max over the twins, (N, B)."""
-        q = self.twin_q(network, inputs, actions)
+        return self.mix_twins(self.twin_q(network, inputs, actions))
+
+    def mix_twins(self, q: torch.Tensor) -> torch.Tensor:
+        """(2, ...) twin values -> mix * min + (1 - mix) * max over the twins."""
         mix = self.config.target_mix
         return mix * q.min(dim=0).values + (1.0 - mix) * q.max(dim=0).values
 
@@ -341,8 +349,9 @@ class BCQ(DecentralizedAlgorithm):
     def next_state_value(self, next_inputs: torch.Tensor) -> torch.Tensor:
         """V*(s') = Q'(s', pi'(s')): best mixed target Q over n perturbed samples, (N, B)."""
         n, b, k = self.n_agents, next_inputs.shape[1], self.config.n_actions
-        repeated, candidates = self.candidates(next_inputs, self.perturbation_target, self.generator)
-        return self.mixed_q(self.critic_target, repeated, candidates).view(n, b, k).max(dim=-1).values
+        candidates = self.candidates(next_inputs, self.perturbation_target, self.generator)
+        q = self.critic_target.forward_candidates(next_inputs.repeat(2, 1, 1), candidates.repeat(2, 1, 1, 1))
+        return self.mix_twins(q.view(2, n, b, k)).max(dim=-1).values
 
     # -- the update ---------------------------------------------------------------------
     def sample_weights(self, batch: Batch, inputs: torch.Tensor, next_inputs: torch.Tensor,

@@ -167,6 +167,10 @@ def main() -> None:
                         help="leave glibc malloc as it is (default: keep freed memory, baselines/core/allocator.py)")
     parser.add_argument("--group-bytes", type=int, default=None,
                         help="override baselines.core.networks.GROUP_BYTES (0: every stacked network in one call)")
+    parser.add_argument("--no-factored-candidates", action="store_true",
+                        help="batched version: build the [input, candidate] rows for critics on sampled actions "
+                             "instead of computing the first layer's input part once per row "
+                             "(baselines.core.networks.FACTOR_CANDIDATES)")
     parser.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     args = parser.parse_args()
     if args.quick:
@@ -178,8 +182,10 @@ def main() -> None:
     kept = False if args.default_malloc else keep_freed_memory()
     if args.group_bytes is not None:
         networks.GROUP_BYTES = args.group_bytes
+    networks.FACTOR_CANDIDATES = not args.no_factored_candidates
     print(f"malloc: {'freed memory kept (keep_freed_memory)' if kept else 'default'}; "
-          f"GROUP_BYTES {networks.GROUP_BYTES}; load average {os.getloadavg()[0]:.2f}", flush=True)
+          f"GROUP_BYTES {networks.GROUP_BYTES}; factored candidates {networks.FACTOR_CANDIDATES}; "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
     loads = [os.getloadavg()[0]]
 
     rows: list[dict[str, Any]] = []
@@ -207,7 +213,9 @@ def main() -> None:
     if args.json_path:
         Path(args.json_path).write_text(json.dumps({"batch": args.batch, "updates": args.updates,
                                                     "threads": args.threads, "malloc_kept": kept,
-                                                    "group_bytes": networks.GROUP_BYTES, "load_average": loads,
+                                                    "group_bytes": networks.GROUP_BYTES,
+                                                    "factored_candidates": networks.FACTOR_CANDIDATES,
+                                                    "load_average": loads,
                                                     "rows": rows}, indent=2))
     failed = [f"{row['algorithm']} ({row['agents']} agents)" for row in rows
               if row["max_abs_difference"] > args.tolerance]

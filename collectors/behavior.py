@@ -30,6 +30,7 @@ checks that the re-run reproduces the zoo's medium checksum.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -227,11 +228,21 @@ def export_actor(model: Any, algorithm: str) -> MLPActor:
                     [m.bias.detach().cpu().numpy().astype(np.float32).copy() for m in linears])
 
 
+@functools.lru_cache(maxsize=None)
+def action_layout(spec: ScenarioSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The (N, A) real-action mask and the flat indices of the real action dimensions,
+    computed once per scenario (read-only): rollouts need them on every step."""
+    mask = spec.act_mask
+    columns = np.flatnonzero(mask.ravel())
+    mask.flags.writeable = columns.flags.writeable = False
+    return mask, columns
+
+
 def joint_to_padded(spec: ScenarioSpec, joint: np.ndarray) -> np.ndarray:
     """(..., sum(act_sizes)) joint actions -> (..., N, A) padded per-agent actions."""
     joint = np.asarray(joint, dtype=np.float32)
     padded = np.zeros(joint.shape[:-1] + (spec.n_agents * spec.act_dim,), dtype=np.float32)
-    padded[..., np.flatnonzero(spec.act_mask.ravel())] = joint
+    padded[..., action_layout(spec)[1]] = joint
     return padded.reshape(joint.shape[:-1] + (spec.n_agents, spec.act_dim))
 
 
@@ -264,11 +275,12 @@ class ActorPolicy:
 
     def act(self, observations: np.ndarray, state: np.ndarray,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        actions = joint_to_padded(self.spec, self.actor(state[None])[0])
+        spec = self.spec
+        actions = joint_to_padded(spec, self.actor(state[None])[0])
         if self.sigma > 0:
             actions = np.clip(actions + self.sigma * rng.standard_normal(actions.shape, dtype=np.float32),
-                              -1.0, 1.0) * self.spec.act_mask
-        return actions.astype(np.float32), np.zeros(self.spec.n_agents, dtype=np.int16)
+                              -1.0, 1.0) * action_layout(spec)[0]
+        return actions.astype(np.float32), np.zeros(spec.n_agents, dtype=np.int16)
 
 
 def evaluate_actor(scenario: str, actor: MLPActor, episodes: int, seed: int, workers: int = 1,

@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from collectors.behavior import (ActorPolicy, MLPActor, cut_at_step, joint_to_padded, load_zoo_actor,
-                                 regenerate_medium_replay, zoo_entry)
+from collectors.behavior import (ActorPolicy, MLPActor, action_layout, cut_at_step, joint_to_padded,
+                                 load_zoo_actor, regenerate_medium_replay, zoo_entry)
 from collectors.rollout import rollout
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec, get_spec
@@ -75,12 +75,13 @@ class AssignedPolicy:
 
     def act(self, observations: np.ndarray, state: np.ndarray,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        spec = self.spec
         joint = np.stack([actor(state[None])[0] for actor in self.actors])       # (P, J)
-        per_policy = joint_to_padded(self.spec, joint)                          # (P, N, A)
-        actions = per_policy[self.assignment, np.arange(self.spec.n_agents)]    # (N, A)
+        per_policy = joint_to_padded(spec, joint)                               # (P, N, A)
+        actions = per_policy[self.assignment, np.arange(spec.n_agents)]         # (N, A)
         if self.sigma > 0:
             noise = rng.standard_normal(actions.shape, dtype=np.float32)
-            actions = np.clip(actions + self.sigma * noise, -1.0, 1.0) * self.spec.act_mask
+            actions = np.clip(actions + self.sigma * noise, -1.0, 1.0) * action_layout(spec)[0]
         return actions.astype(np.float32), self.behavior_ids.astype(np.int16)
 
 

@@ -5,24 +5,28 @@ the same bytes and does not overlap decoding across chunks. Our writer fixes the
 layout (the chunk grid cuts only the time axis; each shard is
 `sharding_indexed` with inner codecs [bytes little-endian, blosc] and a
 [bytes, crc32c] index at the end, as the Zarr v3 sharding specification lays it
-out), so this reader reads each shard file once, checks the index CRC, and
-decompresses every chunk straight into its rows of the output array from a
-thread pool (Blosc releases the GIL). Any other layout returns None and the caller
+out), so this reader maps each shard file once, checks the index CRC, and
+decompresses every chunk straight from the page cache into its rows of the
+output array from a thread pool (Blosc releases the GIL). Any other layout returns None and the caller
 falls back to zarr.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 from numcodecs import blosc
 from numcodecs.checksum32 import CRC32C
 
 _EMPTY = 2**64 - 1
+# Called on each decoded block of rows: f(rows, first_row).
+AfterChunk = Callable[[np.ndarray, int], None]
 _CRC = CRC32C()
 
 
@@ -53,8 +57,56 @@ def _supported(meta: dict) -> dict | None:
         return None
 
 
+def _map(path: Path) -> memoryview:
+    """The file's bytes, mapped rather than read: Blosc then decodes straight from the page
+    cache, which saves copying the whole compressed shard once (a quarter of the load time)."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return memoryview(b"")
+        return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+
+
 def read_array(path: Path, threads: int | None = None) -> np.ndarray | None:
     """The array at `path` (a Zarr v3 array directory), or None if its layout is not ours."""
+    return read_arrays([path], threads)[0]
+
+
+def read_arrays(paths: Sequence[Path], threads: int | None = None,
+                after_chunk: Sequence[Sequence[AfterChunk]] | None = None) -> list[np.ndarray | None]:
+    """Several arrays at once (None for each whose layout is not ours).
+
+    The chunks of every array go to one thread pool, largest first, so that small
+    arrays (one chunk each) decode while the large ones finish instead of each
+    array waiting for its own pool to drain. `after_chunk[i]` are called as
+    `f(rows, first_row)` on every block of rows of array i right after it is decoded,
+    in the decoding thread, while the block is still in cache (the store rebuilds
+    derived arrays this way); every row is passed exactly once.
+    """
+    planned = [_plan(Path(path), list(after_chunk[i]) if after_chunk else []) for i, path in enumerate(paths)]
+    jobs = sorted((job for plan in planned if plan is not None for job in plan[1]), key=lambda job: -job[2])
+    if jobs:
+        with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
+            for future in [pool.submit(_decode_chunk, *job) for job in jobs]:
+                future.result()
+    return [None if plan is None else plan[0] for plan in planned]
+
+
+def _decode_chunk(out: np.ndarray, data: memoryview, nbytes: int, start: int, first_row: int,
+                  chunk_rows: int, after: list[AfterChunk]) -> None:
+    last_row = min(first_row + chunk_rows, out.shape[0])
+    if last_row - first_row == chunk_rows:
+        blosc.decompress(data[start:start + nbytes], out[first_row:last_row])
+    else:
+        # The edge chunk is stored padded to the full chunk shape.
+        whole = np.frombuffer(blosc.decompress(data[start:start + nbytes]), dtype=out.dtype)
+        rows = last_row - first_row
+        out[first_row:last_row] = whole[: rows * out[0:1].size].reshape((rows,) + out.shape[1:])
+    for hook in after:
+        hook(out[first_row:last_row], first_row)
+
+
+def _plan(path: Path, after: list[AfterChunk]) -> tuple[np.ndarray, list[tuple]] | None:
+    """The (empty) output array and one decode job per stored chunk; fills empty chunks directly."""
     meta = json.loads((path / "zarr.json").read_text())
     config = _supported(meta)
     if config is None:
@@ -63,45 +115,36 @@ def read_array(path: Path, threads: int | None = None) -> np.ndarray | None:
     dtype = np.dtype(meta["data_type"]).newbyteorder("<")
     out = np.empty(shape, dtype=dtype)
     if out.size == 0:
-        return out
+        return out, []
     shard_rows = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
     chunk_rows = config["chunk_shape"][0]
     chunks_per_shard = shard_rows // chunk_rows
     fill = meta.get("fill_value", 0)
     n_shards = -(-shape[0] // shard_rows)
     key_tail = "/0" * (len(shape) - 1)
-    row_bytes = out[0:1].nbytes
-
-    def decode_chunk(data: memoryview, start: int, nbytes: int, first_row: int) -> None:
-        last_row = min(first_row + chunk_rows, shape[0])
-        if first_row >= shape[0]:
-            return
-        if nbytes == _EMPTY:
-            out[first_row:last_row] = fill
-        elif last_row - first_row == chunk_rows:
-            blosc.decompress(data[start:start + nbytes], out[first_row:last_row])
-        else:
-            # The edge chunk is stored padded to the full chunk shape.
-            whole = np.frombuffer(blosc.decompress(data[start:start + nbytes]), dtype=dtype)
-            out[first_row:last_row] = whole[: (last_row - first_row) * row_bytes // dtype.itemsize].reshape(
-                (last_row - first_row,) + shape[1:])
-
     jobs = []
     for shard in range(n_shards):
         shard_path = path / "c" / f"{shard}{key_tail}"
         first = shard * shard_rows
         if not shard_path.exists():
             out[first:first + shard_rows] = fill
+            for hook in after:
+                hook(out[first:first + shard_rows], first)
             continue
-        data = memoryview(shard_path.read_bytes())
+        data = _map(shard_path)
         index_bytes = chunks_per_shard * 16
         index = data[len(data) - index_bytes - 4: len(data) - 4]
         if int.from_bytes(data[len(data) - 4:], "little") != int.from_bytes(_CRC.encode(index)[-4:], "little"):
             raise OSError(f"shard index checksum mismatch in {shard_path}")
         offsets = np.frombuffer(index, dtype="<u8").reshape(chunks_per_shard, 2)
         for chunk, (start, nbytes) in enumerate(offsets):
-            jobs.append((data, int(start), int(nbytes), first + chunk * chunk_rows))
-    with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
-        for future in [pool.submit(decode_chunk, *job) for job in jobs]:
-            future.result()
-    return out
+            first_row = first + chunk * chunk_rows
+            if first_row >= shape[0]:
+                continue
+            if int(nbytes) == _EMPTY:
+                out[first_row:first_row + chunk_rows] = fill
+                for hook in after:
+                    hook(out[first_row:first_row + chunk_rows], first_row)
+            else:
+                jobs.append((out, data, int(nbytes), int(start), first_row, chunk_rows, after))
+    return out, jobs

@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -43,7 +44,7 @@ from zarr.codecs import BloscCodec
 
 from madatasets.cards import render_card_markdown
 from madatasets.errors import ChecksumError, MadataError
-from madatasets.fastread import read_array
+from madatasets.fastread import read_arrays
 from madatasets.scenarios import get_spec, scenario_names
 
 QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert", "mixed")
@@ -126,19 +127,52 @@ def derive_columns(target: np.ndarray, source: np.ndarray) -> np.ndarray | None:
     return columns if (columns >= 0).any() else None
 
 
+class ColumnGather:
+    """Fills `out` (R, S) from rows of a source array by a column map (-1: left for the residual).
+
+    Callable on any block of rows, so the loader can gather each chunk of the source
+    right after decoding it, while it is still in cache, instead of re-reading the whole
+    source afterwards.
+    """
+
+    def __init__(self, columns: np.ndarray, rows: int, dtype: np.dtype):
+        columns = np.asarray(columns)
+        self.mapped = columns >= 0
+        self.out = np.empty((rows, len(columns)), dtype=dtype)
+        # One run of consecutive columns (mpe2: the state is the observations side by side) is a slice.
+        self.run = int(columns[0]) if self.mapped.all() and (np.diff(columns) == 1).all() else None
+        self.indices = np.where(self.mapped, columns, 0)
+
+    def __call__(self, source_rows: np.ndarray, first: int) -> None:
+        flat = source_rows.reshape(len(source_rows), -1)
+        out = self.out[first:first + len(flat)]
+        if self.run is not None:
+            out[...] = flat[:, self.run:self.run + out.shape[1]]
+        else:
+            # np.take gathers row by row in one pass (per-column slices or fancy indexing are
+            # 5-10x slower on 17 MuJoCo columns); mode="clip" (indices are valid) writes
+            # straight into `out` without an intermediate buffer.
+            np.take(flat, self.indices, axis=1, out=out, mode="clip")
+
+    def finish(self, residual: np.ndarray | None) -> np.ndarray:
+        if residual is not None:
+            self.out[:, ~self.mapped] = residual
+        return self.out
+
+
 def rebuild_from_columns(source: np.ndarray, columns: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
     """Inverse of the split `derive_columns` plans: gather mapped columns, fill the rest from `residual`."""
-    flat = source.reshape(len(source), -1)
-    mapped = columns >= 0
-    if mapped.all() and (np.diff(columns) == 1).all():
-        # One run of consecutive columns (mpe2: the state is the observations side by side).
-        return flat[:, columns[0]:columns[0] + len(columns)].copy()
-    # np.take gathers row by row in one pass; per-column slices or fancy indexing
-    # re-read the whole source once per column (10x slower on 17 MuJoCo columns).
-    out = np.take(flat, np.where(mapped, columns, 0), axis=1)
-    if residual is not None:
-        out[:, ~mapped] = residual
-    return out
+    gather = ColumnGather(columns, len(source), source.dtype)
+    # np.take releases the GIL: blocks of rows run in parallel.
+    blocks = min(os.cpu_count() or 1, max(1, gather.out.size // (1 << 20)))
+    step = -(-len(source) // blocks)
+    if blocks == 1:
+        gather(source, 0)
+    else:
+        with ThreadPoolExecutor(blocks) as pool:
+            for future in [pool.submit(gather, source[i:i + step], i) for i in range(0, len(source), step)]:
+                future.result()
+    return gather.finish(residual)
 
 
 def _logical_array(name: str, card: dict[str, Any], read: Callable[[str], np.ndarray],
@@ -188,9 +222,12 @@ def _split_derivable(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarra
 
 
 def _compressor() -> BloscCodec:
-    # Byte shuffle beat bit shuffle on recorded float32 trajectories (0.62 vs 0.77 of raw
-    # size on mpe-spread-3 random data) at equal load speed; see docs/performance.md.
-    return BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")
+    # LZ4HC decodes two to three times faster than zstd, which keeps a whole-dataset load
+    # near np.load's memory-copy speed, for about 15% more disk than zstd 5 (0.54 vs 0.47
+    # of raw on halfcheetah, 0.41 vs 0.36 on spread); byte shuffle beats bit shuffle on
+    # recorded float32 trajectories. Measured with benchmarks/store_codecs.py
+    # (docs/performance.md).
+    return BloscCodec(cname="lz4hc", clevel=9, shuffle="shuffle")
 
 
 class Store:
@@ -328,12 +365,36 @@ class Store:
         parsed, group = self.open_group(dataset_id)
         card = dict(group.attrs["card"])
 
+        derived = card.get("derived_arrays", {})
+        names = [name for name in card["checksums"] if name not in derived]
+        names += sorted({stored for plan in derived.values() for stored in (plan["source"], plan["residual"])
+                         if stored and stored not in names})
+        gathers: dict[str, ColumnGather] = {}
+        hooks: dict[str, list[ColumnGather]] = {}
+        for name, plan in derived.items():
+            # A derived array has its source's rows and dtype (derive_columns requires both).
+            source_meta = json.loads((self.path(parsed) / plan["source"] / "zarr.json").read_text())
+            gathers[name] = ColumnGather(np.asarray(plan["columns"]), source_meta["shape"][0],
+                                         np.dtype(source_meta["data_type"]))
+            hooks.setdefault(plan["source"], []).append(gathers[name])
+        # Every stored array in one pass (one decoding pool for all), each derived array gathered
+        # chunk by chunk from its decoded source; zarr for layouts we did not write.
+        fast = dict(zip(names, read_arrays([self.path(parsed) / name for name in names],
+                                           after_chunk=[hooks.get(name, []) for name in names])))
+
         def read(name: str) -> np.ndarray:
-            array = read_array(self.path(parsed) / name)
+            array = fast.get(name)
             return group[name][...] if array is None else array
 
+        arrays: dict[str, np.ndarray] = {}
         sources: dict[str, np.ndarray] = {}
-        return card, {name: _logical_array(name, card, read, sources) for name in card["checksums"]}
+        for name in card["checksums"]:
+            plan = derived.get(name)
+            if name in gathers and fast.get(plan["source"]) is not None:
+                arrays[name] = gathers[name].finish(read(plan["residual"]) if plan["residual"] else None)
+            else:
+                arrays[name] = _logical_array(name, card, read, sources)
+        return card, arrays
 
     def verify(self, dataset_id: str) -> dict[str, str]:
         """Recompute every checksum; raises ChecksumError naming the first bad array."""

@@ -44,6 +44,34 @@ def test_members_evaluated_in_groups_equal_one_call_and_the_loop(monkeypatch):
     assert torch.allclose(part, whole[1:4], atol=1e-6)
 
 
+@pytest.mark.parametrize("group_bytes", [0, 2 * 40 * 3 * 16 * 4])     # one call; groups of 2 members
+def test_candidates_with_a_factored_first_layer_equal_the_concatenated_inputs(monkeypatch, group_bytes):
+    monkeypatch.setattr(networks, "GROUP_BYTES", group_bytes)
+    torch.manual_seed(0)
+    input_mask = torch.ones(5, 7)
+    input_mask[3, 2] = 0                                   # a padded context column
+    input_mask[1, 6] = 0                                   # a padded candidate column
+    stacked = StackedMLP(5, 7, 2, (16, 16), input_mask=input_mask, output_activation="tanh")
+    context = torch.randn(5, 40, 4, requires_grad=True)
+    candidates = torch.randn(5, 40, 3, 3, requires_grad=True)
+    concatenated = torch.cat([context.unsqueeze(2).expand(-1, -1, 3, -1), candidates], -1).reshape(5, 120, 7)
+    expected = stacked(concatenated)
+    factored = stacked.forward_candidates(context, candidates)
+    assert factored.shape == (5, 120, 2) and torch.allclose(factored, expected, atol=1e-6)
+    inputs = [context, candidates, *stacked.parameters()]
+    expected_grads = torch.autograd.grad(expected.square().sum(), inputs)
+    factored_grads = torch.autograd.grad(factored.square().sum(), inputs)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(expected_grads, factored_grads))
+    # A slice of members, and the looped reference (which builds the concatenated rows).
+    part = stacked.forward_candidates(context[1:4], candidates[1:4], members=slice(1, 4))
+    assert torch.allclose(part, expected[1:4], atol=1e-6)
+    looped = LoopedMLP.from_stacked(stacked)
+    assert torch.allclose(looped.forward_candidates(context, candidates), expected, atol=1e-6)
+    # No hidden layer: the factored layer is the output layer, with no ReLU.
+    linear = StackedMLP(5, 7, 2, (), input_mask=input_mask)
+    assert torch.allclose(linear.forward_candidates(context, candidates), linear(concatenated), atol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["bcq", "mabcq"])
 @pytest.mark.parametrize("observation", ["state", "local"])
 def test_decentralized_batched_update_equals_the_per_agent_loop_update(hopper, name, observation):

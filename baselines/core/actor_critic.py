@@ -143,8 +143,16 @@ class ActorCritic(OfflineAlgorithm):
                  network: nn.Module | None = None) -> torch.Tensor:
         """Q of agent i's own actions: twin -> (2, N, B[, K]); Q1 only -> (N, B[, K])."""
         network = self.critic if network is None else network
-        inputs = self.critic_inputs(batch, own_actions)
         shape = own_actions.shape[1:-1]
+        if own_actions.dim() == 4 and self.config.critic == "decentralized":
+            # K candidates per row: the observation part of the first layer once per row.
+            context = self.normalize(batch.observations)
+            if twin:
+                q = network.forward_candidates(context.repeat(2, 1, 1), own_actions.repeat(2, 1, 1, 1))
+                return q.view(2, self.n_agents, *shape)
+            q = network.forward_candidates(context, own_actions, members=slice(0, self.n_agents))
+            return q.view(self.n_agents, *shape)
+        inputs = self.critic_inputs(batch, own_actions)
         if twin:
             return network(inputs.repeat(2, 1, 1)).view(2, self.n_agents, *shape)
         return network(inputs, members=slice(0, self.n_agents)).view(self.n_agents, *shape)

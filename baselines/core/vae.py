@@ -59,6 +59,19 @@ class StackedConditionalVAE(nn.Module):
             latent = torch.randn(shape, generator=generator).clamp(-LATENT_CLIP, LATENT_CLIP)
         return self.decoder(torch.cat([condition, latent], dim=-1))
 
+    def decode_candidates(self, condition: torch.Tensor, samples: int,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+        """`samples` prior draws per row: condition (M, B, C) -> (M, B*samples, X), row b*samples + j.
+
+        Same latent draws, in the same order, as decode() on the condition repeated
+        `samples` times per row, with the condition's part of the decoder's first layer
+        computed once per row (StackedMLP.forward_candidates).
+        """
+        count, batch = condition.shape[0], condition.shape[1]
+        latent = torch.randn((count, batch * samples, self.latent_dim), generator=generator)
+        latent = latent.clamp(-LATENT_CLIP, LATENT_CLIP).view(count, batch, samples, self.latent_dim)
+        return self.decoder.forward_candidates(condition, latent)
+
     def loss(self, condition: torch.Tensor, target: torch.Tensor,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-member loss (M,) = recon + 0.5 KL, and its two parts (M,) each."""
