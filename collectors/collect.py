@@ -18,7 +18,7 @@ DEFAULT_STEPS = 1_000_000
 
 # quality -> factory(spec, seed) of its behaviour policy (every agent acts it).
 TIER_POLICIES: dict[str, Callable[[ScenarioSpec, int], BehaviorPolicy]] = {
-    "random": lambda spec, seed: UniformRandomPolicy(spec.act_mask),
+    "random": lambda spec, seed: UniformRandomPolicy(spec.act_mask, spec.episode_limit),
 }
 # quality -> prepare(spec, seed, zoo_dir) -> run(steps, workers, progress, description) -> TierData.
 # Tiers built from the behaviour-policy zoo (collectors/tiers.py) register here; they
@@ -96,7 +96,7 @@ def measure_random_reference(scenario: str, episodes: int = 100, seed: int = 1_0
                              progress: bool = True) -> dict[str, Any]:
     """Mean return of uniform random actions over `episodes` whole episodes."""
     spec = get_spec(scenario)
-    rolled = rollout(scenario, UniformRandomPolicy(spec.act_mask), None, seed, workers, progress,
+    rolled = rollout(scenario, UniformRandomPolicy(spec.act_mask, spec.episode_limit), None, seed, workers, progress,
                      description=f"{scenario} random reference", episodes_wanted=episodes)
     returns = episode_returns(rolled)
     return {"mean": float(returns.mean()), "std": float(returns.std()), "episodes": int(returns.size),

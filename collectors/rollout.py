@@ -36,21 +36,38 @@ class BehaviorPolicy(Protocol):
 
 @dataclass
 class UniformRandomPolicy:
-    """Uniform random actions in [-1, 1] on every real action dimension (padding stays 0)."""
+    """Uniform random actions in [-1, 1] on every real action dimension (padding stays 0).
+
+    With `episode_limit`, the whole episode's actions are drawn in one call when it
+    starts (the generator yields the same numbers in the same order as one draw per
+    step, so the data are identical) and each step returns its row: a per-step draw
+    costs more Python than stepping a light simulator does.
+    """
 
     act_mask: np.ndarray
+    episode_limit: int | None = None
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"id": "uniform-random", "checksum": None,
                  "description": "uniform random actions in [-1, 1] per action dimension"}]
 
     def start_episode(self, episode_index: int, rng: np.random.Generator) -> None:
-        pass
+        if self.episode_limit is not None:
+            self._episode_actions = self._draw(rng, (self.episode_limit, *self.act_mask.shape))
+            self._episode_actions.flags.writeable = False
+            self._step = 0
 
     def act(self, observations, state, rng):
-        actions = rng.uniform(-1.0, 1.0, size=self.act_mask.shape).astype(np.float32)
-        actions *= self.act_mask
+        if self.episode_limit is None:
+            return self._draw(rng, self.act_mask.shape), self._behavior_ids
+        actions = self._episode_actions[self._step]
+        self._step += 1
         return actions, self._behavior_ids
+
+    def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        actions = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
+        actions *= self.act_mask
+        return actions
 
     def __post_init__(self) -> None:
         # Read-only and shared across steps: the rollout copies it into its own buffer.

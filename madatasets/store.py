@@ -361,7 +361,7 @@ class Store:
         return dict(group.attrs["card"])
 
     def read_arrays(self, dataset_id: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The card and every array, each read whole in one call."""
+        """The card and every array, read whole in one pass (the logical arrays users load)."""
         parsed, group = self.open_group(dataset_id)
         card = dict(group.attrs["card"])
 

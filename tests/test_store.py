@@ -59,6 +59,22 @@ def test_collection_is_deterministic_across_runs_and_workers(tmp_path):
     assert madatasets.card("hopper-3x1/random-v0", store=tmp_path / "d")["checksums"] != cards[0]
 
 
+def test_random_actions_drawn_per_episode_equal_per_step_draws():
+    from collectors.rollout import UniformRandomPolicy
+    from madatasets.scenarios import get_spec
+
+    spec = get_spec("mpe-world-4v2")                       # has padded action dimensions
+    per_step, per_episode = UniformRandomPolicy(spec.act_mask), UniformRandomPolicy(spec.act_mask, 25)
+    for episode in range(2):
+        rng_step, rng_episode = np.random.default_rng(episode), np.random.default_rng(episode)
+        per_step.start_episode(episode, rng_step)
+        per_episode.start_episode(episode, rng_episode)
+        for _ in range(25):
+            expected, ids = per_step.act(None, None, rng_step)
+            actual, same_ids = per_episode.act(None, None, rng_episode)
+            assert actual.tobytes() == expected.tobytes() and np.array_equal(ids, same_ids)
+
+
 def test_verify_catches_one_flipped_byte(store_path):
     _collect(store_path, steps=400)
     store = Store(store_path)
