@@ -19,9 +19,10 @@ import time
 
 import numpy as np
 
-from collectors.collect import collect
+from collectors.collect import available_qualities, collect
 from collectors.rollout import episode_seeds
-from madatasets.scenarios import get_spec, make
+from madatasets.scenarios import make, scenario_names
+from timing import positive_int  # benchmarks/timing.py (the script directory is on sys.path)
 
 
 def bare_steps_per_second(scenario: str, steps: int, seed: int = 0) -> float:
@@ -58,10 +59,12 @@ def collect_steps_per_second(scenario: str, quality: str, steps: int, workers: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", nargs="+", default=["mpe-spread-3", "halfcheetah-2x3", "hopper-3x1"])
-    parser.add_argument("--steps", type=int, default=20_000)
-    parser.add_argument("--qualities", nargs="+", default=["random", "expert"])
-    parser.add_argument("--repeats", type=int, default=3,
+    parser.add_argument("--scenarios", nargs="+", default=["mpe-spread-3", "halfcheetah-2x3", "hopper-3x1"],
+                        choices=scenario_names(), metavar="SCENARIO")
+    parser.add_argument("--steps", type=positive_int, default=20_000)
+    parser.add_argument("--qualities", nargs="+", default=["random", "expert"], choices=available_qualities(),
+                        metavar="QUALITY")
+    parser.add_argument("--repeats", type=positive_int, default=3,
                         help="rounds of every measurement, interleaved; the best of each is reported")
     parser.add_argument("--quick", action="store_true", help="4,000 steps per measurement, 1 round")
     args = parser.parse_args()
@@ -70,7 +73,6 @@ def main() -> None:
     print("| scenario | tier | bare steps/s | collect 1 worker | ratio | collect 2 workers | ratio |")
     print("|---|---|---|---|---|---|---|")
     for scenario in args.scenarios:
-        get_spec(scenario)
         # Rounds interleave bare stepping and collection so that a change in machine
         # load hits both; best-of keeps the least disturbed round of each.
         best: dict[tuple[str, int], float] = {}

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 
 import madatasets
-from timing import best_of  # benchmarks/timing.py (the script directory is on sys.path)
+from timing import best_of, positive_int  # benchmarks/timing.py (the script directory is on sys.path)
 from collectors.collect import collect
+from madatasets.errors import MadataError
 from madatasets.store import Store
-
-
 
 
 def measure(dataset_id: str, store: Store, repeats: int) -> dict[str, float]:
@@ -48,18 +47,21 @@ def main() -> None:
     parser.add_argument("--scenario", default="mpe-spread-3", help="scenario to collect when no --dataset")
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--quick", action="store_true", help="collect 100k steps instead of --steps")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.dataset:
-            store, dataset_id = Store(args.store), args.dataset
-        else:
-            store = Store(Path(tmp) / "store", create=True)
-            dataset_id = f"{args.scenario}/random-v0"
-            collect(args.scenario, "random", steps=100_000 if args.quick else args.steps, seed=0,
-                    workers=args.workers, store=store)
-        row = measure(dataset_id, store, args.repeats)
+        try:
+            if args.dataset:
+                store, dataset_id = Store(args.store), args.dataset
+            else:
+                store = Store(Path(tmp) / "store", create=True)
+                dataset_id = f"{args.scenario}/random-v0"
+                collect(args.scenario, "random", steps=100_000 if args.quick else args.steps, seed=0,
+                        workers=args.workers, store=store)
+            row = measure(dataset_id, store, args.repeats)
+        except MadataError as error:    # unknown scenario or dataset, bad --steps/--workers
+            parser.exit(2, f"store_speed.py: error: {error}\n")
     print("| dataset | steps | madatasets.load s | np.load s | ratio | disk bytes/step | raw bytes/step | disk/raw |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {dataset_id} | {row['steps']:,} | {row['load_s']:.3f} | {row['npy_s']:.3f} | "

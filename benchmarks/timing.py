@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from typing import Callable
 
@@ -14,3 +15,14 @@ def best_of(repeats: int, function: Callable[[], object]) -> float:
         function()
         timings.append(time.perf_counter() - start)
     return min(timings)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (a one-line usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value

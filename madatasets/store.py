@@ -390,7 +390,7 @@ class Store:
         sources: dict[str, np.ndarray] = {}
         for name in card["checksums"]:
             plan = derived.get(name)
-            if name in gathers and fast.get(plan["source"]) is not None:
+            if plan is not None and fast.get(plan["source"]) is not None:
                 arrays[name] = gathers[name].finish(read(plan["residual"]) if plan["residual"] else None)
             else:
                 arrays[name] = _logical_array(name, card, read, sources)
