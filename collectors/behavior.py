@@ -123,14 +123,14 @@ _PPO = dict(algorithm="ppo", learning_starts=0, learning_rate=3e-4, batch_size=2
 _SB3 = dict(hidden=(64, 64), batch_size=256, learning_starts=2_000, selection_episodes=0)
 ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {"ppo": _PPO, "sb3-td3": _SB3, "sac": _SB3, "td3": _TD3}
 BUDGETS: dict[str, dict[str, Any]] = {
-    "mpe-spread-3": dict(steps=300_000, **_MPE),
+    "mpe-spread-3": dict(steps=200_000, **_MPE),
     # tag/world: the environment's reward is +10 per predator-prey contact and nothing
     # else; training alone adds mpe2's distance shaping (evaluations use the true reward).
-    "mpe-tag-3v1": dict(steps=300_000, reward_shaping=0.1, **_MPE),
-    "mpe-world-4v2": dict(steps=300_000, reward_shaping=0.1, **_MPE),
+    "mpe-tag-3v1": dict(steps=200_000, reward_shaping=0.1, **_MPE),
+    "mpe-world-4v2": dict(steps=200_000, reward_shaping=0.1, **_MPE),
     "halfcheetah-2x3": dict(steps=150_000, **(_TD3 | {"learning_starts": 10_000})),
     "walker2d-2x3": dict(steps=400_000, **_TD3),
-    "hopper-3x1": dict(steps=300_000, **_TD3),
+    "hopper-3x1": dict(steps=200_000, **_TD3),
     # Ant: the learner sees positions and velocities (the state's first 27 entries), not the 78
     # contact forces (a first run on all 105 reached 556 in 140k steps, below standing still).
     # ant-2x4 and ant-4x2 have the same joint view (collectors/train_td3.joint_view): one run
@@ -138,7 +138,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "ant-4x2": dict(steps=500_000, state_dims=27, **(_TD3 | {"learning_starts": 10_000})),
     "ant-2x4": dict(steps=500_000, state_dims=27, **(_TD3 | {"learning_starts": 10_000})),
     # Swimmer needs a long horizon (the zoo of stable-baselines3 uses gamma 0.9999).
-    "swimmer-2x1": dict(steps=300_000, **(_TD3 | {"gamma": 0.9999})),
+    "swimmer-2x1": dict(steps=200_000, **(_TD3 | {"gamma": 0.9999})),
 }
 
 

@@ -235,7 +235,7 @@ def prepare_medium_replay(spec: ScenarioSpec, seed: int, zoo: Path | None) -> Ru
         policies = [
             {"id": f"{algorithm}-warmup-uniform", "checksum": None,
              "description": f"uniform random actions of the first {entry['config']['learning_starts']} "
-                            f"training steps (SB3 learning_starts)"},
+                            f"training steps (the warm-up, learning_starts)"},
             {"id": f"{algorithm}-training-exploration", "checksum": None,
              "description": f"the {algorithm.upper()} learner while training (exploration noise "
                             f"sigma {entry['config'].get('exploration_sigma')}), steps "
