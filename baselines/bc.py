@@ -10,6 +10,7 @@ import torch
 from baselines.core.actor_critic import ActorCriticConfig, OfflineAlgorithm, masked_squared_error
 from baselines.core.replay import Batch
 from madatasets.errors import MadataError
+from madatasets.store import DatasetId
 
 
 @dataclass
@@ -23,7 +24,7 @@ class BCConfig(ActorCriticConfig):
             raise MadataError("bc has no critic; --critic centralized does not apply")
 
     @classmethod
-    def preset_values(cls, preset: str, dataset_id: str) -> tuple[dict[str, Any], list[str]]:
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
         """No paper table: BC is a plain regression (the OMAR presets are for its actor-critics)."""
         return {}, []
 

@@ -55,17 +55,22 @@ class RunSpec:
     command: str = ""
 
 
+def check_budget(updates: int, eval_episodes: int, preset: str, eval_every: int = 1) -> None:
+    """The checks every run shares, whatever trains in it (a bench run, OTC's pre-training)."""
+    if updates < 1:
+        raise MadataError(f"--updates must be a positive number of gradient updates, got {updates}")
+    if eval_every < 1:
+        raise MadataError(f"--eval-every must be a positive number of updates, got {eval_every}")
+    if eval_episodes < 1:
+        raise MadataError(f"--eval-episodes must be at least 1, got {eval_episodes}")
+    if preset not in PRESETS:
+        raise MadataError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+
+
 def check_run(spec: RunSpec) -> None:
     if spec.algorithm not in ALL_ALGORITHMS:
         raise MadataError(f"unknown algorithm {spec.algorithm!r}; valid: {', '.join(ALL_ALGORITHMS)}")
-    if spec.updates < 1:
-        raise MadataError(f"--updates must be a positive number of gradient updates, got {spec.updates}")
-    if spec.eval_every < 1:
-        raise MadataError(f"--eval-every must be a positive number of updates, got {spec.eval_every}")
-    if spec.eval_episodes < 1:
-        raise MadataError(f"--eval-episodes must be at least 1, got {spec.eval_episodes}")
-    if spec.preset not in PRESETS:
-        raise MadataError(f"unknown preset {spec.preset!r}; valid: {', '.join(PRESETS)}")
+    check_budget(spec.updates, spec.eval_episodes, spec.preset, spec.eval_every)
 
 
 def open_dataset(dataset_id: str, store_path: str | None) -> Dataset:

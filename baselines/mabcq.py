@@ -26,7 +26,7 @@ The weights are combined in log space and normalised over each agent's batch:
 which is finite for any latent means. Ablations: value_deviation=false
 ("MABCQ w/o lambda_vd"), transition_normalization=false ("w/o lambda_tn"); both
 off is BCQ. Table 8 is the `paper` preset: the defaults, with the optimism level
-eps per robot from TABLE8_EPSILON (`MABCQConfig.preset_values`).
+eps per robot from TABLE8_EPSILON (`MABCQConfig.table_values`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from baselines.core.replay import Batch
 from baselines.core.vae import StackedConditionalVAE
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec
-from madatasets.store import parse_id
+from madatasets.store import DatasetId
 
 # Optimism level eps of Table 8, by the scenario's robot.
 TABLE8_EPSILON = {"halfcheetah": 0.80, "walker2d": 0.48, "hopper": 0.80, "ant": 0.64}
@@ -62,11 +62,9 @@ class MABCQConfig(BCQConfig):
             raise MadataError(f"expectation_floor must be positive, got {self.expectation_floor}")
 
     @classmethod
-    def preset_values(cls, preset: str, dataset_id: str) -> tuple[dict[str, Any], list[str]]:
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
         """Table 8's eps for the dataset's robot under the `paper` and `released-code` presets."""
-        if preset == "defaults":
-            return {}, []
-        robot = parse_id(dataset_id).scenario.split("-")[0]
+        robot = dataset.scenario.split("-")[0]
         if robot in TABLE8_EPSILON:
             return {"epsilon": TABLE8_EPSILON[robot]}, []
         return {}, [f"Table 8 gives no optimism level for {robot}; using epsilon={cls.epsilon}"]

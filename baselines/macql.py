@@ -20,7 +20,7 @@ from baselines.core.actor_critic import uniform_log_density
 from baselines.core.replay import Batch
 from baselines.itd3 import ITD3, ITD3Config
 from madatasets.errors import MadataError
-from madatasets.store import parse_id
+from madatasets.store import DatasetId
 
 # CQL weight by scenario and quality. OMAR's paper tunes it in {0.1, 0.5, 1, 5} without
 # publishing the picks; these are the values of the authors' released code (all in that set).
@@ -50,15 +50,13 @@ class MACQLConfig(ITD3Config):
             raise MadataError(f"cql_policy_std must be positive, got {self.cql_policy_std}")
 
     @classmethod
-    def preset_values(cls, preset: str, dataset_id: str) -> tuple[dict[str, Any], list[str]]:
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
         """The dataset's CQL weight (CQL_WEIGHT); `released-code` also samples uniform actions only."""
-        if preset == "defaults":
-            return {}, []
-        values, notes = super().preset_values(preset, dataset_id)
-        parsed = parse_id(dataset_id)
-        weight = CQL_WEIGHT.get(parsed.scenario, {}).get(parsed.quality)
+        values, notes = super().table_values(preset, dataset)
+        weight = CQL_WEIGHT.get(dataset.scenario, {}).get(dataset.quality)
         if weight is None:
-            notes = [f"no published CQL weight for {parsed.scenario}/{parsed.quality}; using cql_weight=1.0", *notes]
+            notes = [f"no published CQL weight for {dataset.scenario}/{dataset.quality}; using cql_weight=1.0",
+                     *notes]
             weight = 1.0
         values = {**values, "cql_weight": weight}
         if preset == "released-code":

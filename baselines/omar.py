@@ -20,7 +20,7 @@ from baselines.core.replay import Batch
 from baselines.core.samplers import SAMPLERS, search_actions
 from baselines.macql import MACQL, MACQLConfig
 from madatasets.errors import MadataError
-from madatasets.store import parse_id
+from madatasets.store import DatasetId
 
 # The actor coefficient tau by dataset quality (OMAR paper, Appendix B.1).
 PAPER_TAU = {"random": 0.5, "medium-replay": 0.5, "medium": 0.7, "expert": 0.9}
@@ -50,24 +50,20 @@ class OMARConfig(MACQLConfig):
             raise MadataError(f"sampler_init_std must be positive, got {self.sampler_init_std}")
 
     @classmethod
-    def preset_values(cls, preset: str, dataset_id: str) -> tuple[dict[str, Any], list[str]]:
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
         """tau by quality (PAPER_TAU); `released-code`: tau 1 on spread and the ||pi(o)||^2 penalty."""
-        if preset == "defaults":
-            return {}, []
-        values, notes = super().preset_values(preset, dataset_id)
-        parsed = parse_id(dataset_id)
-        tau = PAPER_TAU.get(parsed.quality)
+        values, notes = super().table_values(preset, dataset)
+        tau = PAPER_TAU.get(dataset.quality)
         if tau is None:
-            notes = [*notes, f"the paper gives no tau for quality {parsed.quality!r}; using tau=0.7"]
-            tau = 0.7
-        values = {**values, "tau": tau}
+            notes = [*notes, f"the paper gives no tau for quality {dataset.quality!r}; using tau=0.7"]
+        values = {**values, "tau": 0.7 if tau is None else tau}
         if preset == "released-code":
             values["actor_l2"] = 1e-3
-            if parsed.scenario == "mpe-spread-3":
+            if dataset.scenario == "mpe-spread-3":
                 values["tau"] = 1.0
             else:
                 notes = [*notes, f"released-code tau is only known for spread; keeping the paper's tau on "
-                                 f"{parsed.scenario}"]
+                                 f"{dataset.scenario}"]
         return values, notes
 
 

@@ -1,5 +1,5 @@
 """Named hyperparameter presets. Each algorithm keeps its paper's per-dataset values in ONE table,
-in its own file, read by its config's `preset_values` (omar.PAPER_TAU, macql.CQL_WEIGHT,
+in its own file, read by its config's `table_values` (omar.PAPER_TAU, macql.CQL_WEIGHT,
 mabcq.TABLE8_EPSILON, otc.config.TABLE3 for the online-tuning backbones).
 
   paper          the paper's values: the config defaults plus the per-dataset table;

@@ -35,6 +35,7 @@ from baselines.core.networks import StackedMLP, make_target, soft_update
 from baselines.core.replay import Batch, Replay
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec
+from madatasets.store import DatasetId
 
 CRITIC_KINDS = ("decentralized", "centralized")
 
@@ -67,7 +68,7 @@ class ActorCriticConfig(AlgorithmConfig):
             raise MadataError("policy_noise and noise_clip must be non-negative")
 
     @classmethod
-    def preset_values(cls, preset: str, dataset_id: str) -> tuple[dict[str, Any], list[str]]:
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
         """`released-code`: how the authors' OMAR code differs from appendix B.1 (docs/baselines.md).
 
         `paper` is the defaults above; subclasses add their per-dataset tables.
@@ -75,8 +76,7 @@ class ActorCriticConfig(AlgorithmConfig):
         if preset != "released-code":
             return {}, []
         from madatasets.scenarios import get_spec
-        from madatasets.store import parse_id
-        family = get_spec(parse_id(dataset_id).scenario).family
+        family = get_spec(dataset.scenario).family
         return ({"gamma": 0.95 if family == "mpe" else 0.99, "policy_noise": 0.0, "policy_delay": 1,
                  "input_batchnorm": True},
                 ["the released code also ran ~2,000 updates per agent on MPE (one per 100 loop steps) "

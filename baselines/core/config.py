@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from madatasets.errors import MadataError
+from madatasets.store import DatasetId, parse_id
 
 @dataclass
 class AlgorithmConfig:
@@ -50,10 +51,15 @@ class AlgorithmConfig:
 
     @classmethod
     def preset_values(cls, preset: str, dataset_id: str) -> tuple[dict[str, Any], list[str]]:
-        """Values of a named preset for one dataset (the paper's per-dataset table), and notes.
+        """Values of a named preset for one dataset, and notes; `defaults` is the dataclass defaults."""
+        if preset == "defaults":
+            return {}, []
+        return cls.table_values(preset, parse_id(dataset_id))
 
-        The base has no table; an algorithm with one overrides this next to its config.
-        """
+    @classmethod
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
+        """The paper's per-dataset values (`paper`, `released-code`): an algorithm with a table overrides
+        this next to its config, starting from super()'s values. The base has none."""
         return {}, []
 
 

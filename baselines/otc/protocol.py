@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from baselines.algorithms import algorithm_module
-from baselines.bench import open_dataset
+from baselines.bench import check_budget, open_dataset
 from baselines.configure import build_config
 from baselines.core.config import seed_everything
 from baselines.core.decentralized import DecentralizedAlgorithm
@@ -94,10 +94,7 @@ def variant_label(spec: OTCRunSpec, config: OTCConfig, variant: Variant) -> str:
 def check_spec(spec: OTCRunSpec) -> None:
     if spec.backbone not in BACKBONES:
         raise MadataError(f"unknown --backbone {spec.backbone!r}; valid: {', '.join(BACKBONES)}")
-    if spec.updates < 1:
-        raise MadataError(f"--updates (offline pre-training updates) must be positive, got {spec.updates}")
-    if spec.eval_episodes < 1:
-        raise MadataError(f"--eval-episodes must be at least 1, got {spec.eval_episodes}")
+    check_budget(spec.updates, spec.eval_episodes, spec.preset)
     if not spec.variants:
         raise MadataError("no sampling variant requested")
     spec.otc.validate()
