@@ -101,6 +101,8 @@ def bench(algorithm: str, dataset_ids: tuple[str, ...], seed: int | None, seeds:
             deprecated(f"{flag} is now --set {key}=false")
             overrides = overrides + (f"{key}=false",)
     if algorithm in PROTOCOLS:
+        if workers > 1:
+            raise MadataError("otc runs its seeds one after another; --workers applies to the offline algorithms")
         from baselines.otc.bench import bench_otc
         bench_otc(dataset_ids, chosen_seeds, budget, eval_episodes, preset, critic, overrides, out_dir, threads,
                   store_path, command_line(), otc, deprecated, click.echo, quiet)

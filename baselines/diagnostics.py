@@ -143,3 +143,8 @@ class Diagnostics:
         if not algorithm.has_critic:
             return None
         return self.value_difference(algorithm, generator) | self.extrapolation_error(algorithm)
+
+
+if __name__ == "__main__":     # `python -m baselines.diagnostics DIR...` (older docs): the report lives apart
+    from baselines.diagnostics_report import main
+    main()
