@@ -8,7 +8,8 @@ seeds). Per configuration over several datasets of a scenario, the IQM pools the
 tasks and the bootstrap is stratified by dataset, as in rliable (Agarwal et al.
 2021). Rows never pool runs of different update budgets or configs, each run
 counts once however often its folder is given, and a row says how many of the
-seeds its benches requested finished (baselines/results.py). IQM is rliable's `aggregate_iqm`; the bootstrap is our own because
+seeds its benches requested finished (baselines/results.py). IQM is rliable's
+`aggregate_iqm`; the bootstrap is our own because
 `rliable.library` (its bootstrap, through the `arch` package) does not import with
 the pandas installed here.
 """

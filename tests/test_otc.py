@@ -194,6 +194,9 @@ def test_cli_runs_otc_and_rejects_bad_input(store, tmp_path):
                 "--sampling", "uniform", "--set", "vae_updates=2", "--out", str(tmp_path), "--quiet")
     assert ok.returncode == 0, ok.stderr
     assert "online steps 10" in ok.stdout
+    # The flags of the last release still work and say what replaces them.
+    assert "--deployments is deprecated; use --set deployments=2" in ok.stderr
+    assert "--steps is now --updates" in ok.stderr
     for args, expected in [(["--backbone", "dqn"], "--backbone"),
                            (["--otc-set", "deployment=3"], "unknown hyperparameter"),
                            (["--critic", "centralized"], "decentralized")]:

@@ -20,9 +20,9 @@ from madatasets.dataset import AgentDataset
 class OnlineTuner:
     """Holds B_i^k, D_i^k, alpha and the models OTC adds; `tune` runs the L updates of one deployment."""
 
-    def __init__(self, algorithm: DecentralizedAlgorithm, offline: list[AgentDataset], config: OTCConfig, variant: Variant,
-                 generator: torch.Generator, embedding_model: StackedConditionalVAE | None = None,
-                 seed: int = 0):
+    def __init__(self, algorithm: DecentralizedAlgorithm, offline: list[AgentDataset], config: OTCConfig,
+                 variant: Variant, generator: torch.Generator,
+                 embedding_model: StackedConditionalVAE | None = None, seed: int = 0):
         self.algorithm, self.config, self.variant, self.generator = algorithm, config, variant, generator
         self.observation = algorithm.config.observation
         self.offline = offline
@@ -141,8 +141,8 @@ class OnlineTuner:
         return loss.mean().item()
 
 
-def fit_embedding_model(algorithm: DecentralizedAlgorithm, replay: PerAgentReplay, config: OTCConfig, seed: int) -> tuple[
-        StackedConditionalVAE, float | None]:
+def fit_embedding_model(algorithm: DecentralizedAlgorithm, replay: PerAgentReplay, config: OTCConfig,
+                        seed: int) -> tuple[StackedConditionalVAE, float | None]:
     """G_i = {E(mu, sigma | s, a_i, s'), D(a_i | s, s', z)} of Sec 3.5, fitted on B_i^0 (own streams)."""
     with seeded_initialisation(seed, EMBEDDING_STREAM):
         model = StackedConditionalVAE(algorithm.n_agents, 2 * algorithm.input_dim, algorithm.act_dim,
