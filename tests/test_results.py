@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -96,3 +97,19 @@ def test_a_run_is_written_as_a_pair_and_a_crash_never_leaves_an_old_json_beside_
     with pytest.raises(OSError):
         write_run(tmp_path, 0, {"label": "new"}, {"policy": {"weight": 1}})
     assert not written.exists()          # the new checkpoint is there, so the old results are gone
+
+
+def test_version_1_checkpoints_still_evaluate_to_their_final_returns(finished, tmp_path):
+    """Version 1 kept the joint setting's actor and input statistics only; version 2 the whole state_dict."""
+    import torch
+    from baselines.checkpoints import evaluate_checkpoint
+    checkpoint_path = sorted(Path(finished[0]).rglob("seed_0.pt"))[0]
+    results = json.loads(checkpoint_path.with_suffix(".json").read_text())
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    policy = checkpoint["policy"]
+    old = {**checkpoint, "format_version": 1,
+           "policy": {"actor": {k[len("actor."):]: v for k, v in policy.items() if k.startswith("actor.")},
+                      "obs_mean": policy["obs_mean"], "obs_std": policy["obs_std"]}}
+    torch.save(old, tmp_path / "old.pt")
+    rerun = evaluate_checkpoint(tmp_path / "old.pt", episodes=results["eval_episodes"])
+    assert rerun["returns"] == results["final"]["returns"]
