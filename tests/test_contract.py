@@ -18,6 +18,8 @@ from madatasets.cli import cli
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, make
 
+from conftest import random_store
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -79,10 +81,7 @@ def test_otc_set_keys_are_routed_to_the_backbone_or_the_protocol():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from collectors.collect import collect
-    root = tmp_path_factory.mktemp("cli") / "store"
-    collect("mpe-spread-3", "random", steps=100, store=root, progress=False)
-    return str(root)
+    return random_store(tmp_path_factory, steps=100)
 
 
 def bench(*args: str):

@@ -16,16 +16,15 @@ from baselines.results import load_manifests, load_results, write_run
 from madatasets.cli import cli
 from madatasets.errors import MadataError
 
+from conftest import random_store
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SPREAD = "mpe-spread-3/random-v0"
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from collectors.collect import collect
-    root = tmp_path_factory.mktemp("results") / "store"
-    collect("mpe-spread-3", "random", steps=200, store=root, progress=False)
-    return str(root)
+    return random_store(tmp_path_factory, steps=200)
 
 
 def spec(store: str, out: str, seed: int, updates: int = 2) -> RunSpec:
