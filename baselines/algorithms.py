@@ -1,29 +1,56 @@
-"""Registry of the offline MARL baselines: name -> (config dataclass, algorithm class)."""
+"""The registry: algorithm name -> its module (which defines `Config` and `Algorithm`).
+
+Adding an algorithm is one file `baselines/<name>.py` and one line in REGISTRY
+(docs/architecture.md). Which track an algorithm belongs to is declared by its
+class (`Algorithm.setting`, baselines/core/contract.py), not here.
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from types import ModuleType
 
 from madatasets.errors import MadataError
 
-ALGORITHMS = ("bc", "itd3", "matd3_bc", "macql", "maicq", "omar")
-# The decentralized offline track (MABCQ paper): each agent trains on its own dataset B_i only.
-DECENTRALIZED_ALGORITHMS = ("bcq", "mabcq", "ddpg", "behavior", "awac")
-ALL_ALGORITHMS = ALGORITHMS + DECENTRALIZED_ALGORITHMS
-# Protocols run by `madata bench` that wrap a decentralized backbone (baselines/otc.py), not algorithms.
+
+@dataclass(frozen=True)
+class Entry:
+    module: str
+    centralizable: bool = False     # accepts --critic centralized (OMAR Table 5, plus MATD3 itself)
+
+
+REGISTRY: dict[str, Entry] = {
+    "bc": Entry("baselines.bc"),
+    "itd3": Entry("baselines.itd3", centralizable=True),
+    "matd3_bc": Entry("baselines.matd3_bc", centralizable=True),
+    "macql": Entry("baselines.macql", centralizable=True),
+    "maicq": Entry("baselines.maicq", centralizable=True),
+    "omar": Entry("baselines.omar", centralizable=True),
+    "bcq": Entry("baselines.bcq"),
+    "mabcq": Entry("baselines.mabcq"),
+    "ddpg": Entry("baselines.ddpg"),
+    "behavior": Entry("baselines.behavior"),
+    "awac": Entry("baselines.awac"),
+}
+# Protocols run by `madata bench` that wrap a per-agent backbone (baselines/otc/), not algorithms.
 PROTOCOLS = ("otc",)
-# Algorithms that accept --critic centralized (Table 5 of the OMAR paper, plus MATD3 itself).
-CENTRALIZABLE = ("itd3", "matd3_bc", "macql", "maicq", "omar")
 
 
 def algorithm_module(name: str) -> ModuleType:
     """The module of algorithm `name`; it defines `Config` and `Algorithm`."""
-    if name not in ALL_ALGORITHMS:
-        raise MadataError(f"unknown algorithm {name!r}; valid: {', '.join(ALL_ALGORITHMS)}")
-    return importlib.import_module(f"baselines.{name}")
+    if name not in REGISTRY:
+        raise MadataError(f"unknown algorithm {name!r}; valid: {', '.join(REGISTRY)}")
+    return importlib.import_module(REGISTRY[name].module)
 
 
-def is_decentralized(name: str) -> bool:
-    """True for the decentralized track (bcq, mabcq, ...): agent i trains on its own dataset B_i."""
-    return getattr(algorithm_module(name), "DECENTRALIZED", False)
+def setting(name: str) -> str:
+    """The data setting algorithm `name` declares: "joint" or "per-agent"."""
+    return algorithm_module(name).Algorithm.setting
+
+
+ALL_ALGORITHMS = tuple(REGISTRY)
+ALGORITHMS = tuple(name for name in REGISTRY if setting(name) == "joint")
+# The decentralized offline track (MABCQ paper): each agent trains on its own dataset B_i only.
+DECENTRALIZED_ALGORITHMS = tuple(name for name in REGISTRY if setting(name) == "per-agent")
+CENTRALIZABLE = tuple(name for name, entry in REGISTRY.items() if entry.centralizable)

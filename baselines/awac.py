@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from baselines.bcq import DECENTRALIZED, DecentralizedAlgorithm, DecentralizedConfig  # noqa: F401
+from baselines.core.decentralized import DecentralizedAlgorithm, DecentralizedConfig
 from baselines.core.networks import StackedMLP, make_target, soft_update
 from baselines.core.replay import Batch
 from madatasets.errors import MadataError
@@ -48,11 +48,9 @@ class AWACConfig(DecentralizedConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("actor_lr", "critic_lr", "temperature", "max_weight"):
+        for name in ("temperature", "max_weight"):
             if getattr(self, name) <= 0:
                 raise MadataError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 < self.soft_update <= 1.0:
-            raise MadataError(f"soft_update must be in (0, 1], got {self.soft_update}")
         if not LOG_STD_MIN <= self.initial_log_std <= LOG_STD_MAX:
             raise MadataError(f"initial_log_std must be in [{LOG_STD_MIN}, {LOG_STD_MAX}], got {self.initial_log_std}")
 
@@ -94,7 +92,7 @@ class AWAC(DecentralizedAlgorithm):
         return self.actor(inputs)
 
     def exploration_policy(self, inputs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """Sampled actions for online deployments."""
+        """Sampled actions for online deployments (AWAC acts stochastically online)."""
         return self.sample_actions(inputs, generator)
 
     # -- critics --------------------------------------------------------------------------

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from baselines.core.actor_critic import OfflineAlgorithm, masked_squared_error
-from baselines.core.config import BaseConfig
+from baselines.core.actor_critic import ActorCriticConfig, OfflineAlgorithm, masked_squared_error
 from baselines.core.replay import Batch
 from madatasets.errors import MadataError
+from madatasets.store import DatasetId
 
 
 @dataclass
-class BCConfig(BaseConfig):
+class BCConfig(ActorCriticConfig):
     actor_lr: float = 1e-3                 # plain regression: the paper's 0.01 is for its actor-critics
     normalize_observations: bool = True
 
@@ -21,6 +22,11 @@ class BCConfig(BaseConfig):
         super().validate()
         if self.critic != "decentralized":
             raise MadataError("bc has no critic; --critic centralized does not apply")
+
+    @classmethod
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
+        """No paper table: BC is a plain regression (the OMAR presets are for its actor-critics)."""
+        return {}, []
 
 
 class BC(OfflineAlgorithm):

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from baselines.bcq import (DECENTRALIZED, DecentralizedAlgorithm, DecentralizedConfig,  # noqa: F401
-                           PerAgentReplay, fit_generative_models)
-from baselines.core.replay import Batch
+from baselines.core.decentralized import DecentralizedAlgorithm, DecentralizedConfig, fit_generative_models
+from baselines.core.replay import Batch, Replay
 from baselines.core.vae import StackedConditionalVAE
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec
@@ -30,8 +29,8 @@ class BehaviorConfig(DecentralizedConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.vae_lr <= 0 or self.latent_dim < 1 or self.vae_updates < 0:
-            raise MadataError("vae_lr and latent_dim must be positive and vae_updates non-negative")
+        if self.latent_dim < 1 or self.vae_updates < 0:
+            raise MadataError("latent_dim must be positive and vae_updates non-negative")
 
 
 class Behavior(DecentralizedAlgorithm):
@@ -52,7 +51,7 @@ class Behavior(DecentralizedAlgorithm):
         loss, recon, kl = self.behavior_model.loss(inputs, actions, self.generator)
         return loss.sum(), {"g1_loss": loss.mean().item(), "g1_recon": recon.mean().item(), "g1_kl": kl.mean().item()}
 
-    def pretrain(self, replay: PerAgentReplay, generator: torch.Generator) -> dict[str, float]:
+    def pretrain(self, replay: Replay, generator: torch.Generator) -> dict[str, float]:
         self.fit_info = fit_generative_models(self, replay, generator, self.config.vae_updates)
         return dict(self.fit_info)
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from baselines.bcq import DECENTRALIZED, DecentralizedAlgorithm, DecentralizedConfig  # noqa: F401
+from baselines.core.decentralized import DecentralizedAlgorithm, DecentralizedConfig
 from baselines.core.networks import StackedMLP, make_target, soft_update
 from baselines.core.replay import Batch
-from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec
 
 
@@ -26,13 +25,6 @@ class DDPGConfig(DecentralizedConfig):
     critic_lr: float = 1e-3        # Table 8's learning rate of Q
     actor_lr: float = 1e-4         # Table 8's learning rate of xi, MABCQ's policy network
     soft_update: float = 0.005     # target rate (the same as bcq/mabcq)
-
-    def validate(self) -> None:
-        super().validate()
-        if self.critic_lr <= 0 or self.actor_lr <= 0:
-            raise MadataError(f"learning rates must be positive, got {self.critic_lr} and {self.actor_lr}")
-        if not 0.0 < self.soft_update <= 1.0:
-            raise MadataError(f"soft_update must be in (0, 1], got {self.soft_update}")
 
 
 class DDPG(DecentralizedAlgorithm):

@@ -1,9 +1,8 @@
-"""Evaluation and the two diagnostics of MABCQ's paper for decentralized runs.
+"""The two diagnostics of MABCQ's paper for per-agent (decentralized) runs.
 
-`DecentralizedEvaluator` is the core `Evaluator` (same episodes, seeds and score)
-for agents that observe the global state: every step it passes the states as
-well as the observations to the policy, and it records the trajectories so that
-the diagnostics below are computed on the evaluation rollouts themselves.
+The evaluator (baselines/evaluation.py) records its rollouts with a
+`TrajectoryRecorder`, so the diagnostics are computed on the evaluation rollouts
+themselves:
 
 * Value difference (MABCQ Fig. 3): max_i V_i(s) - min_i V_i(s), with
   V_i(s) = Q_i(s, pi_i(s)), averaged over a fixed sample of states drawn
@@ -23,18 +22,14 @@ feed back into training.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from baselines.core.evaluation import Evaluator
 from madatasets.dataset import Dataset
-from madatasets.errors import MadataError
 
 DIAGNOSTICS_STREAM = 0xD1A6
-# Policy called with observations (N, E, O), states (E, S) and the acting generator.
-StatePolicy = Callable[[np.ndarray, np.ndarray, torch.Generator], np.ndarray]
 
 
 def fixed_state_sample(dataset: Dataset, observation: str, size: int, seed: int) -> np.ndarray:
@@ -63,67 +58,54 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
     return returns
 
 
-class DecentralizedEvaluator(Evaluator):
-    """Evaluation episodes for state-observing decentralized agents, plus MABCQ's diagnostics."""
+class TrajectoryRecorder:
+    """Keeps each evaluation episode's agent inputs, actions and rewards (a `lockstep.Recorder`).
 
-    def __init__(self, scenario: str, gamma: float, observation: str = "state", episodes: int = 32,
-                 seed: int = 0, parallel: int = 32, value_inputs: np.ndarray | None = None,
+    `episodes` lists them wave by wave, in environment order within a wave.
+    """
+
+    def __init__(self, observation: str):
+        self.observation = observation
+        self.current: dict[int, dict[str, Any]] = {}
+        self.by_slot: dict[int, list[dict[str, Any]]] = {}
+
+    def step(self, slot: int, observations: np.ndarray, state: np.ndarray, actions: np.ndarray,
+             rewards: np.ndarray, next_observations: np.ndarray, next_state: np.ndarray,
+             terminated: bool, truncated: bool) -> None:
+        record = self.current.setdefault(slot, {"inputs": [], "actions": [], "rewards": [], "terminated": False})
+        # Copies: the loop reuses its observation and state buffers for the next step.
+        record["inputs"].append((state if self.observation == "state" else observations).copy())
+        record["actions"].append(actions)
+        record["rewards"].append(float(np.mean(rewards, dtype=np.float64)))
+
+    def end_episode(self, slot: int, terminated: bool, cut: bool) -> None:
+        record = self.current.pop(slot, None)
+        if record is not None:
+            record["terminated"] = terminated
+            self.by_slot.setdefault(slot, []).append(record)
+
+    @property
+    def episodes(self) -> list[dict[str, Any]]:
+        waves = max((len(records) for records in self.by_slot.values()), default=0)
+        return [self.by_slot[slot][wave] for wave in range(waves) for slot in sorted(self.by_slot)
+                if len(self.by_slot[slot]) > wave]
+
+
+class Diagnostics:
+    """Value difference and extrapolation error of an algorithm on the last evaluation's rollouts."""
+
+    def __init__(self, gamma: float, observation: str = "state", value_inputs: np.ndarray | None = None,
                  tail_tolerance: float = 0.01):
-        super().__init__(scenario, episodes, seed, parallel)
         self.gamma, self.observation, self.tail_tolerance = gamma, observation, tail_tolerance
         self.value_inputs = None if value_inputs is None else torch.as_tensor(value_inputs)
-        self.acting_seed = int(np.random.SeedSequence([DIAGNOSTICS_STREAM, seed, 1]).generate_state(1)[0])
         self.trajectories: list[dict[str, Any]] = []
 
-    @classmethod
-    def for_dataset(cls, dataset: Dataset, config: Any, episodes: int = 32, seed: int = 0,
-                    value_states: int = 1000) -> "DecentralizedEvaluator":
-        """The evaluator of a training run: its value-difference states come from the run's dataset."""
-        inputs = fixed_state_sample(dataset, config.observation, value_states, seed)
-        return cls(dataset.spec.name, config.gamma, config.observation, episodes, seed, value_inputs=inputs)
-
-    def acting_generator(self) -> torch.Generator:
-        """The same stream at every evaluation, so a policy's score does not depend on when it was evaluated."""
-        return torch.Generator().manual_seed(self.acting_seed)
-
-    def __call__(self, policy: StatePolicy) -> np.ndarray:
-        """Returns of every episode (episodes,); keeps the trajectories for `diagnostics`."""
-        generator = self.acting_generator()
-        returns = np.zeros(self.episodes, dtype=np.float64)
-        self.trajectories = []
-        width = len(self.envs)
-        for start in range(0, self.episodes, width):
-            seeds = self.seeds[start:start + width]
-            envs = self.envs[: len(seeds)]
-            resets = [env.reset_arrays(seed) for env, seed in zip(envs, seeds)]
-            observations = np.stack([obs for obs, _ in resets])                      # (E, N, O)
-            states = np.stack([state for _, state in resets])                        # (E, S)
-            records = [{"inputs": [], "actions": [], "rewards": [], "terminated": False} for _ in envs]
-            active = np.ones(len(envs), dtype=bool)
-            while active.any():
-                live = np.flatnonzero(active)
-                actions = policy(observations[live].transpose(1, 0, 2), states[live], generator)   # (N, E, A)
-                for column, index in enumerate(live):
-                    record = records[index]
-                    record["inputs"].append(states[index] if self.observation == "state" else observations[index])
-                    record["actions"].append(actions[:, column])
-                    obs, state, rewards, terminated, truncated = envs[index].step_arrays(actions[:, column])
-                    observations[index], states[index] = obs, state
-                    reward = float(np.mean(rewards, dtype=np.float64))
-                    record["rewards"].append(reward)
-                    returns[start + index] += reward
-                    if terminated or truncated:
-                        record["terminated"] = bool(terminated)
-                        active[index] = False
-            self.trajectories.extend(records)
-        return returns
-
     @torch.no_grad()
-    def value_difference(self, algorithm: Any) -> dict[str, Any]:
+    def value_difference(self, algorithm: Any, generator: torch.Generator) -> dict[str, Any]:
         """Mean over the fixed states of max_i V_i(s) - min_i V_i(s), and each agent's mean V_i."""
         if self.value_inputs is None:
             return {"value_difference": None, "value_difference_std": None, "agent_values": None}
-        values = algorithm.state_values(self.value_inputs, self.acting_generator())          # (N, K)
+        values = algorithm.state_values(self.value_inputs, generator)                        # (N, K)
         spread = values.max(dim=0).values - values.min(dim=0).values
         return {"value_difference": spread.mean().item(), "value_difference_std": spread.std().item(),
                 "agent_values": values.mean(dim=1).tolist()}
@@ -156,88 +138,13 @@ class DecentralizedEvaluator(Evaluator):
                 "mc_return": float(np.concatenate(targets).mean()),
                 "extrapolation_steps": int(sum(len(e) for e in errors))}
 
-    def diagnostics(self, algorithm: Any) -> dict[str, Any] | None:
+    def measure(self, algorithm: Any, generator: torch.Generator) -> dict[str, Any] | None:
         """Both diagnostics for the algorithm just evaluated; None for policies without a critic."""
-        if not getattr(algorithm, "has_critic", False):
+        if not algorithm.has_critic:
             return None
-        return self.value_difference(algorithm) | self.extrapolation_error(algorithm)
+        return self.value_difference(algorithm, generator) | self.extrapolation_error(algorithm)
 
 
-# -- reporting: `python -m baselines.diagnostics DIR... [--plot PREFIX]` ------------------------------
-DIAGNOSTIC_KEYS = ("value_difference", "extrapolation_error")
-
-
-def diagnostics_table(results: list[dict[str, Any]]) -> str:
-    """Markdown: per (dataset, configuration) the final evaluation's diagnostics, mean +- std across seeds."""
-    from baselines.report import group_results
-    lines = ["| dataset | configuration | seeds | updates | max_i V_i - min_i V_i | extrapolation error "
-             "| mean_i Q_i | Monte Carlo return |", "|---|---|---|---|---|---|---|---|"]
-
-    def cell(values: list[float | None]) -> str:
-        present = np.array([v for v in values if v is not None], dtype=np.float64)
-        return "n/a" if present.size == 0 else f"{present.mean():.2f} ± {present.std():.2f}"
-
-    for (dataset_id, label), runs in group_results(results).items():
-        finals = [run["curve"][-1].get("diagnostics") for run in runs]
-        if not any(finals):
-            continue
-        column = {key: [f.get(key) if f else None for f in finals]
-                  for key in (*DIAGNOSTIC_KEYS, "q_estimate", "mc_return")}
-        lines.append(f"| {dataset_id} | {label} | {len(runs)} | {runs[0]['updates']} | "
-                     f"{cell(column['value_difference'])} | {cell(column['extrapolation_error'])} | "
-                     f"{cell(column['q_estimate'])} | {cell(column['mc_return'])} |")
-    return "\n".join(lines)
-
-
-def plot_diagnostics(results: list[dict[str, Any]], path: str, key: str) -> None:
-    """One panel per dataset: diagnostic `key` along training, mean ± std across seeds per configuration."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from baselines.report import group_results
-    groups = {k: runs for k, runs in group_results(results).items()
-              if all(p.get("diagnostics") and p["diagnostics"].get(key) is not None for r in runs for p in r["curve"])}
-    datasets = sorted({dataset for dataset, _ in groups})
-    figure, axes = plt.subplots(1, max(1, len(datasets)), figsize=(5 * max(1, len(datasets)), 3.4), squeeze=False)
-    for axis, dataset in zip(axes.flat, datasets):
-        for (group_dataset, label), runs in groups.items():
-            if group_dataset != dataset:
-                continue
-            length = min(len(run["curve"]) for run in runs)
-            updates = [point["update"] for point in runs[0]["curve"][:length]]
-            values = np.array([[p["diagnostics"][key] for p in run["curve"][:length]] for run in runs])
-            mean, std = values.mean(axis=0), values.std(axis=0)
-            axis.plot(updates, mean, label=f"{label} ({len(runs)})")
-            axis.fill_between(updates, mean - std, mean + std, alpha=0.2)
-        axis.set_title(dataset, fontsize=9)
-        axis.set_xlabel("updates")
-        axis.set_ylabel(key.replace("_", " "))
-        axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-    from baselines.report import load_results
-    parser = argparse.ArgumentParser(prog="python -m baselines.diagnostics",
-                                     description="Diagnostics of decentralized runs: markdown table and plots.")
-    parser.add_argument("directories", nargs="+", help="results directories written by `madata bench`")
-    parser.add_argument("--plot", metavar="PREFIX", help="write PREFIX-value-difference.png and "
-                                                         "PREFIX-extrapolation-error.png")
-    args = parser.parse_args(argv)
-    try:
-        results = load_results(args.directories)
-    except MadataError as error:
-        raise SystemExit(f"error: {error}") from None    # one line, exit status 1
-    print(diagnostics_table(results))
-    if args.plot:
-        for key in DIAGNOSTIC_KEYS:
-            path = f"{args.plot}-{key.replace('_', '-')}.png"
-            plot_diagnostics(results, path, key)
-            print(f"wrote {path}")
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":     # `python -m baselines.diagnostics DIR...` (older docs): the report lives apart
+    from baselines.diagnostics_report import main
     main()

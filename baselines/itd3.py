@@ -9,13 +9,12 @@ from dataclasses import dataclass
 
 import torch
 
-from baselines.core.actor_critic import ActorCritic
-from baselines.core.config import BaseConfig
+from baselines.core.actor_critic import ActorCritic, ActorCriticConfig
 from baselines.core.replay import Batch
 
 
 @dataclass
-class ITD3Config(BaseConfig):
+class ITD3Config(ActorCriticConfig):
     pass
 
 

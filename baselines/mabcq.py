@@ -25,8 +25,8 @@ The weights are combined in log space and normalised over each agent's batch:
   w = B * softmax_b(log lambda_tn + log lambda_vd)   (mean 1 per agent),
 which is finite for any latent means. Ablations: value_deviation=false
 ("MABCQ w/o lambda_vd"), transition_normalization=false ("w/o lambda_tn"); both
-off is BCQ. Table 8 is the `paper` preset, with the optimism level eps per
-scenario family (`preset_values`).
+off is BCQ. Table 8 is the `paper` preset: the defaults, with the optimism level
+eps per robot from TABLE8_EPSILON (`MABCQConfig.table_values`).
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from typing import Any
 
 import torch
 
-from baselines.bcq import BCQ, BCQConfig, DECENTRALIZED  # noqa: F401 - DECENTRALIZED tells the harness
+from baselines.bcq import BCQ, BCQConfig
 from baselines.core.replay import Batch
 from baselines.core.vae import StackedConditionalVAE
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec
-from madatasets.store import parse_id
+from madatasets.store import DatasetId
 
 # Optimism level eps of Table 8, by the scenario's robot.
 TABLE8_EPSILON = {"halfcheetah": 0.80, "walker2d": 0.48, "hopper": 0.80, "ant": 0.64}
@@ -61,15 +61,13 @@ class MABCQConfig(BCQConfig):
         if self.expectation_floor <= 0:
             raise MadataError(f"expectation_floor must be positive, got {self.expectation_floor}")
 
-
-def preset_values(preset: str, dataset_id: str) -> tuple[dict[str, Any], list[str]]:
-    """Table 8's eps for the dataset's scenario under the `paper` and `released-code` presets."""
-    if preset == "defaults":
-        return {}, []
-    robot = parse_id(dataset_id).scenario.split("-")[0]
-    if robot in TABLE8_EPSILON:
-        return {"epsilon": TABLE8_EPSILON[robot]}, []
-    return {}, [f"Table 8 gives no optimism level for {robot}; using epsilon={MABCQConfig.epsilon}"]
+    @classmethod
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
+        """Table 8's eps for the dataset's robot under the `paper` and `released-code` presets."""
+        robot = dataset.scenario.split("-")[0]
+        if robot in TABLE8_EPSILON:
+            return {"epsilon": TABLE8_EPSILON[robot]}, []
+        return {}, [f"Table 8 gives no optimism level for {robot}; using epsilon={cls.epsilon}"]
 
 
 def value_deviation_weight(next_value: torch.Tensor, expected_value: torch.Tensor, epsilon: float,

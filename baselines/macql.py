@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -19,6 +20,16 @@ from baselines.core.actor_critic import uniform_log_density
 from baselines.core.replay import Batch
 from baselines.itd3 import ITD3, ITD3Config
 from madatasets.errors import MadataError
+from madatasets.store import DatasetId
+
+# CQL weight by scenario and quality. OMAR's paper tunes it in {0.1, 0.5, 1, 5} without
+# publishing the picks; these are the values of the authors' released code (all in that set).
+CQL_WEIGHT = {
+    "mpe-spread-3": {"random": 0.5, "medium-replay": 1.0, "medium": 5.0, "expert": 5.0},
+    "mpe-tag-3v1": {"random": 0.5, "medium-replay": 0.5, "medium": 5.0, "expert": 5.0},
+    "mpe-world-4v2": {"random": 0.5, "medium-replay": 1.0, "medium": 0.5, "expert": 5.0},
+    "halfcheetah-2x3": {"random": 1.0, "medium-replay": 5.0, "medium": 1.0, "expert": 5.0},
+}
 
 
 @dataclass
@@ -37,6 +48,20 @@ class MACQLConfig(ITD3Config):
             raise MadataError("cql_uniform_actions and cql_policy_actions must be >= 0 and not both 0")
         if self.cql_policy_std <= 0:
             raise MadataError(f"cql_policy_std must be positive, got {self.cql_policy_std}")
+
+    @classmethod
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
+        """The dataset's CQL weight (CQL_WEIGHT); `released-code` also samples uniform actions only."""
+        values, notes = super().table_values(preset, dataset)
+        weight = CQL_WEIGHT.get(dataset.scenario, {}).get(dataset.quality)
+        if weight is None:
+            notes = [f"no published CQL weight for {dataset.scenario}/{dataset.quality}; using cql_weight=1.0",
+                     *notes]
+            weight = 1.0
+        values = {**values, "cql_weight": weight}
+        if preset == "released-code":
+            values.update(cql_uniform_actions=10, cql_policy_actions=0)
+        return values, notes
 
 
 class MACQL(ITD3):

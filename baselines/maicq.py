@@ -18,14 +18,13 @@ from dataclasses import dataclass
 
 import torch
 
-from baselines.core.actor_critic import ActorCritic, masked_squared_error
-from baselines.core.config import BaseConfig
+from baselines.core.actor_critic import ActorCritic, ActorCriticConfig, masked_squared_error
 from baselines.core.replay import Batch
 from madatasets.errors import MadataError
 
 
 @dataclass
-class MAICQConfig(BaseConfig):
+class MAICQConfig(ActorCriticConfig):
     critic_temperature: float = 100.0
     actor_temperature: float = 1.0
     policy_noise: float = 0.0             # targets use dataset actions: no smoothing noise

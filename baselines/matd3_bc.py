@@ -11,14 +11,13 @@ from dataclasses import dataclass
 
 import torch
 
-from baselines.core.actor_critic import ActorCritic, masked_squared_error
-from baselines.core.config import BaseConfig
+from baselines.core.actor_critic import ActorCritic, ActorCriticConfig, masked_squared_error
 from baselines.core.replay import Batch
 from madatasets.errors import MadataError
 
 
 @dataclass
-class MATD3BCConfig(BaseConfig):
+class MATD3BCConfig(ActorCriticConfig):
     alpha: float = 2.5                     # weight of the normalised Q term
     normalize_observations: bool = True
 

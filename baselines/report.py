@@ -6,21 +6,22 @@ configuration): mean +- std across seeds and the interquartile mean (IQM) with a
 with replacement within each task; with one dataset, a plain bootstrap over
 seeds). Per configuration over several datasets of a scenario, the IQM pools the
 tasks and the bootstrap is stratified by dataset, as in rliable (Agarwal et al.
-2021). IQM is rliable's `aggregate_iqm`; the bootstrap is our own because
+2021). Rows never pool runs of different update budgets or configs, each run
+counts once however often its folder is given, and a row says how many of the
+seeds its benches requested finished (baselines/results.py). IQM is rliable's
+`aggregate_iqm`; the bootstrap is our own because
 `rliable.library` (its bootstrap, through the `arch` package) does not import with
 the pandas installed here.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from madatasets.errors import MadataError
+from baselines.results import config_fingerprint
 
 try:
     from rliable.metrics import aggregate_iqm as _rliable_iqm
@@ -53,36 +54,29 @@ def stratified_bootstrap_ci(scores: np.ndarray, reps: int = 2000, confidence: fl
     return float(low), float(high)
 
 
-def load_results(directories: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
-    """Every results file (schema madata.results) under the directories."""
-    from baselines.bench import RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION
-    results = []
-    for directory in directories:
-        root = Path(directory)
-        if not root.is_dir():
-            raise MadataError(f"no results directory at {root}")
-        for path in sorted(root.rglob("*.json")):
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
-                continue
-            if data.get("schema_version") != RESULTS_SCHEMA_VERSION:
-                raise MadataError(f"{path} has results schema version {data.get('schema_version')}; "
-                                  f"this madata reads version {RESULTS_SCHEMA_VERSION}")
-            data["path"] = str(path)
-            results.append(data)
-    if not results:
-        raise MadataError(f"no madata results files under {', '.join(directories)}; run `madata bench` first")
-    return results
+class GroupKey(NamedTuple):
+    """A report row: one dataset, configuration, update budget and config (never pooled across these)."""
+
+    dataset: str
+    label: str
+    updates: int
+    fingerprint: str
 
 
-def group_results(results: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+def group_results(results: list[dict[str, Any]]) -> dict[GroupKey, list[dict[str, Any]]]:
+    groups: dict[GroupKey, list[dict[str, Any]]] = defaultdict(list)
     for result in results:
-        groups[(result["dataset"]["id"], result["label"])].append(result)
+        groups[GroupKey(result["dataset"]["id"], result["label"], result["updates"],
+                        config_fingerprint(result))].append(result)
     return {key: sorted(runs, key=lambda r: r["seed"]) for key, runs in sorted(groups.items())}
+
+
+def display_labels(keys: list[GroupKey]) -> dict[GroupKey, str]:
+    """The label, plus the config fingerprint where one label has several configs at one budget."""
+    counts: dict[tuple[str, str, int], int] = defaultdict(int)
+    for key in keys:
+        counts[(key.dataset, key.label, key.updates)] += 1
+    return {key: key.label + (f" (config {key.fingerprint})" if counts[key[:3]] > 1 else "") for key in keys}
 
 
 def _score(result: dict[str, Any]) -> tuple[float, bool]:
@@ -90,10 +84,16 @@ def _score(result: dict[str, Any]) -> tuple[float, bool]:
     return (float(normalized), True) if normalized is not None else (float(result["final"]["mean_return"]), False)
 
 
-def summarize(results: list[dict[str, Any]], reps: int = 2000) -> list[dict[str, Any]]:
-    """One row per (dataset, configuration)."""
+def summarize(results: list[dict[str, Any]], reps: int = 2000,
+              requested: dict[tuple[str, str, int], set[int]] | None = None) -> list[dict[str, Any]]:
+    """One row per (dataset, configuration, budget, config); `requested` seeds come from the manifests."""
     rows = []
-    for (dataset_id, label), runs in group_results(results).items():
+    groups = group_results(results)
+    labels = display_labels(list(groups))
+    for key, runs in groups.items():
+        dataset_id, label = key.dataset, labels[key]
+        seeds = [run["seed"] for run in runs]
+        wanted = sorted((requested or {}).get((key.dataset, key.label, key.updates), set()) | set(seeds))
         scored = [_score(run) for run in runs]
         normalized = all(flag for _, flag in scored)
         scores = np.array([s for s, _ in scored]) if normalized else \
@@ -101,8 +101,8 @@ def summarize(results: list[dict[str, Any]], reps: int = 2000) -> list[dict[str,
         returns = np.array([run["final"]["mean_return"] for run in runs])
         low, high = stratified_bootstrap_ci(scores, reps=reps)
         rows.append({"dataset": dataset_id, "label": label, "runs": len(runs),
-                     "seeds": [run["seed"] for run in runs],
-                     "updates": sorted({run["updates"] for run in runs}),
+                     "seeds": seeds, "requested_seeds": wanted,
+                     "updates": key.updates,
                      "normalized": normalized, "mean": float(scores.mean()), "std": float(scores.std()),
                      "iqm": iqm(scores), "ci": (low, high),
                      "return_mean": float(returns.mean()), "return_std": float(returns.std())})
@@ -110,12 +110,14 @@ def summarize(results: list[dict[str, Any]], reps: int = 2000) -> list[dict[str,
 
 
 def aggregate(results: list[dict[str, Any]], reps: int = 2000) -> list[dict[str, Any]]:
-    """Per scenario and configuration, IQM over all its datasets (normalized scores only)."""
+    """Per scenario, configuration and budget, IQM over all its datasets (normalized scores only)."""
     by_key: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for result in results:
-        score, normalized = _score(result)
-        if normalized:
-            by_key[(result["dataset"]["scenario"], result["label"])][result["dataset"]["id"]].append(score)
+    for key, runs in group_results(results).items():
+        for result in runs:
+            score, normalized = _score(result)
+            if normalized:
+                label = f"{key.label} ({key.updates} updates)"
+                by_key[(result["dataset"]["scenario"], label)][key.dataset].append(score)
     rows = []
     for (scenario, label), tasks in sorted(by_key.items()):
         if len(tasks) < 2:
@@ -128,18 +130,26 @@ def aggregate(results: list[dict[str, Any]], reps: int = 2000) -> list[dict[str,
     return rows
 
 
-def markdown_report(results: list[dict[str, Any]], reps: int = 2000) -> str:
+def seeds_cell(row: dict[str, Any]) -> str:
+    """"3", or "1 of 3 (incomplete)" when the manifests requested seeds that have no results."""
+    if len(row["requested_seeds"]) > row["runs"]:
+        return f"{row['runs']} of {len(row['requested_seeds'])} (incomplete)"
+    return str(row["runs"])
+
+
+def markdown_report(results: list[dict[str, Any]], reps: int = 2000,
+                    requested: dict[tuple[str, str, int], set[int]] | None = None) -> str:
     lines = ["| dataset | algorithm | seeds | updates | normalized score (mean ± std) | IQM [95% CI] | "
              "return (mean ± std) |", "|---|---|---|---|---|---|---|"]
-    for row in summarize(results, reps):
-        updates = "/".join(str(u) for u in row["updates"])
+    for row in summarize(results, reps, requested):
+        updates = str(row["updates"])
         if row["normalized"]:
             score = f"{row['mean']:.1f} ± {row['std']:.1f}"
             interval = f"{row['iqm']:.1f} [{row['ci'][0]:.1f}, {row['ci'][1]:.1f}]"
         else:
             score = "n/a (no reference scores)"
             interval = f"{row['iqm']:.2f} [{row['ci'][0]:.2f}, {row['ci'][1]:.2f}] (raw return)"
-        lines.append(f"| {row['dataset']} | {row['label']} | {row['runs']} | {updates} | {score} | {interval} | "
+        lines.append(f"| {row['dataset']} | {row['label']} | {seeds_cell(row)} | {updates} | {score} | {interval} | "
                      f"{row['return_mean']:.2f} ± {row['return_std']:.2f} |")
     aggregated = aggregate(results, reps)
     if aggregated:
@@ -157,15 +167,17 @@ def plot_curves(results: list[dict[str, Any]], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     groups = group_results(results)
-    datasets = sorted({dataset for dataset, _ in groups})
+    labels = display_labels(list(groups))
+    datasets = sorted({key.dataset for key in groups})
     columns = min(3, len(datasets))
     rows = (len(datasets) + columns - 1) // columns
     figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
     for axis, dataset in zip(axes.flat, datasets):
         normalized_everywhere = True
-        for (group_dataset, label), runs in groups.items():
-            if group_dataset != dataset:
+        for key, runs in groups.items():
+            if key.dataset != dataset:
                 continue
+            label = f"{labels[key]}, {key.updates} updates"
             length = min(len(run["curve"]) for run in runs)
             updates = [point["update"] for point in runs[0]["curve"][:length]]
             normalized = all(point["normalized"] is not None for run in runs for point in run["curve"][:length])

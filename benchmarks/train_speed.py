@@ -6,7 +6,7 @@
 
 The per-agent-loop version is the same algorithm with every stacked network
 replaced by one nn.Sequential per agent run in a Python loop
-(baselines/core/reference.py). Before timing, both versions train 2 updates from
+(benchmarks/reference.py). Before timing, both versions train 2 updates from
 the same seed (after a 2-minibatch VAE pretrain for bcq/mabcq) and their
 parameters must agree to --tolerance.
 
@@ -19,7 +19,7 @@ Only `update` is timed (not minibatch sampling, which is the same for both), the
 two versions alternating update by update so that load changes hit both alike;
 bcq/mabcq first fit their VAEs for 2 minibatches (their pretrain runs once before
 training, not per update). Single-threaded by default, and with malloc told to
-keep freed memory (baselines/core/allocator.py; --default-malloc to compare).
+keep freed memory (baselines/process.py; --default-malloc to compare).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baselines.algorithms import ALGORITHMS  # noqa: E402
 from baselines.core import networks  # noqa: E402
-from baselines.core.allocator import keep_freed_memory  # noqa: E402
-from baselines.core.reference import (build, compare_update, is_decentralized, loop_over_agents,  # noqa: E402
-                                      make_replay)
+from baselines.process import keep_freed_memory  # noqa: E402
+from benchmarks.reference import (build, compare_update, is_decentralized, loop_over_agents,  # noqa: E402
+                                  make_replay, unfactored_candidates)
 from madatasets.dataset import Dataset  # noqa: E402
 from madatasets.scenarios import get_spec  # noqa: E402
 
@@ -95,10 +95,9 @@ def prepared(name: str, dataset: Dataset, replay: Any, critic: str, batch: int, 
     algorithm, generator = build(name, dataset, replay, 0, critic, config_id, batch_size=batch, vae_updates=2)
     if looped:
         loop_over_agents(algorithm)
-    if hasattr(algorithm, "pretrain"):
-        algorithm.pretrain(replay, generator)
+    algorithm.pretrain(replay, generator)
     for _ in range(2):     # warm-up: allocator, Adam state
-        algorithm.update(replay.sample(batch, generator, algorithm.config.independent_batches))
+        algorithm.update(replay.sample(batch, generator))
     return algorithm, generator
 
 
@@ -109,7 +108,7 @@ def updates_per_second(versions: list[tuple[torch.nn.Module, torch.Generator]], 
     seconds = [0.0] * len(versions)
     for _ in range(updates):
         for index, (algorithm, generator) in enumerate(versions):
-            batch = replay.sample(batch_size, generator, algorithm.config.independent_batches)
+            batch = replay.sample(batch_size, generator)
             start = time.perf_counter()
             algorithm.update(batch)
             seconds[index] += time.perf_counter() - start
@@ -130,7 +129,7 @@ def run(dataset: Dataset, names: list[str], args: argparse.Namespace, config_id:
         critic = "decentralized" if name == "bc" or is_decentralized(name) else args.critic
         key = (is_decentralized(name), critic)
         if key not in replays:
-            replays[key] = make_replay(name, dataset, critic)
+            replays[key] = make_replay(name, dataset, critic, config_id=config_id)
         replay = replays[key]
         difference = compare_update(name, dataset, replay, critic=critic, batch_size=64, updates=2,
                                     config_id=config_id)
@@ -164,13 +163,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tolerance", type=float, default=1e-4)
     parser.add_argument("--default-malloc", action="store_true",
-                        help="leave glibc malloc as it is (default: keep freed memory, baselines/core/allocator.py)")
+                        help="leave glibc malloc as it is (default: keep freed memory, baselines/process.py)")
     parser.add_argument("--group-bytes", type=int, default=None,
                         help="override baselines.core.networks.GROUP_BYTES (0: every stacked network in one call)")
     parser.add_argument("--no-factored-candidates", action="store_true",
                         help="batched version: build the [input, candidate] rows for critics on sampled actions "
                              "instead of computing the first layer's input part once per row "
-                             "(baselines.core.networks.FACTOR_CANDIDATES)")
+                             "(benchmarks/reference.py: unfactored_candidates)")
     parser.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     args = parser.parse_args()
     if args.quick:
@@ -182,9 +181,12 @@ def main() -> None:
     kept = False if args.default_malloc else keep_freed_memory()
     if args.group_bytes is not None:
         networks.GROUP_BYTES = args.group_bytes
-    networks.FACTOR_CANDIDATES = not args.no_factored_candidates
+    factored = not args.no_factored_candidates
+    if not factored:
+        unfactoring = unfactored_candidates()
+        unfactoring.__enter__()        # for the whole process; it ends with it
     print(f"malloc: {'freed memory kept (keep_freed_memory)' if kept else 'default'}; "
-          f"GROUP_BYTES {networks.GROUP_BYTES}; factored candidates {networks.FACTOR_CANDIDATES}; "
+          f"GROUP_BYTES {networks.GROUP_BYTES}; factored candidates {factored}; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     loads = [os.getloadavg()[0]]
 
@@ -214,7 +216,7 @@ def main() -> None:
         Path(args.json_path).write_text(json.dumps({"batch": args.batch, "updates": args.updates,
                                                     "threads": args.threads, "malloc_kept": kept,
                                                     "group_bytes": networks.GROUP_BYTES,
-                                                    "factored_candidates": networks.FACTOR_CANDIDATES,
+                                                    "factored_candidates": factored,
                                                     "load_average": loads,
                                                     "rows": rows}, indent=2))
     failed = [f"{row['algorithm']} ({row['agents']} agents)" for row in rows

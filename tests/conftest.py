@@ -22,3 +22,11 @@ def one_torch_thread():
 def store_path(tmp_path):
     """A fresh store directory; the default store is never touched by tests."""
     return tmp_path / "store"
+
+
+def random_store(tmp_path_factory, scenario: str = "mpe-spread-3", steps: int = 200) -> str:
+    """A fresh store holding one small random-tier dataset of `scenario` (for module-scoped fixtures)."""
+    from collectors.collect import collect
+    root = tmp_path_factory.mktemp("store") / "store"
+    collect(scenario, "random", steps=steps, store=root, progress=False)
+    return str(root)

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from baselines.algorithms import ALGORITHMS, CENTRALIZABLE, algorithm_module
-from baselines.bench import RunSpec, build_config, evaluate_checkpoint, train_run
+from baselines.bench import RunSpec, train_run
+from baselines.checkpoints import evaluate_checkpoint
+from baselines.configure import build_config
 from baselines.core import OfflineReplay, StackedMLP, search_actions, seed_everything
-from baselines.core.networks import LoopedMLP
-from baselines.presets import preset_values
+from benchmarks.reference import LoopedMLP
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec
 
@@ -202,7 +203,7 @@ def test_decentralized_critic_never_sees_other_agents_actions(spread_replay):
 
 @pytest.mark.parametrize("name,critic", [("omar", "decentralized"), ("omar", "centralized"), ("maicq", "centralized")])
 def test_a_batched_update_equals_the_per_agent_loop_update(spread_replay, name, critic):
-    from baselines.core.reference import compare_update
+    from benchmarks.reference import compare_update
     dataset, replay = spread_replay
     worst = compare_update(name, dataset, replay, critic=critic, batch_size=64, updates=2)
     assert worst < 1e-4
@@ -211,7 +212,7 @@ def test_a_batched_update_equals_the_per_agent_loop_update(spread_replay, name, 
 # -- harness: reproducible runs, results, checkpoints, reports -------------------------------------
 def test_same_seed_same_numbers_and_checkpoint_reruns_the_final_evaluation(store, tmp_path):
     def run(seed: int, out: str):
-        return train_run(RunSpec("omar", SPREAD, seed=seed, steps=4, eval_every=2, eval_episodes=2,
+        return train_run(RunSpec("omar", SPREAD, seed=seed, updates=4, eval_every=2, eval_episodes=2,
                                  overrides=("batch_size=32",), out_dir=str(tmp_path / out), store=store,
                                  progress=False))
     first, again, other = run(3, "a"), run(3, "b"), run(4, "c")
@@ -246,15 +247,13 @@ def test_report_gives_mean_std_and_iqm_with_interval(tmp_path):
 
 
 def test_presets_follow_the_paper_and_the_released_code():
-    fields = {f.name for f in dataclasses.fields(algorithm_module("omar").Config())}
-    paper, _ = preset_values("paper", "omar", "mpe-spread-3/medium-replay-v0", fields)
-    assert paper["tau"] == 0.5 and paper["gamma"] == 0.99 and paper["batch_size"] == 1024 and paper["cql_weight"] == 1.0
-    released, _ = preset_values("released-code", "omar", "mpe-spread-3/expert-v0", fields)
-    assert released["gamma"] == 0.95 and released["tau"] == 1.0 and released["policy_noise"] == 0.0
-    assert released["cql_policy_actions"] == 0 and released["input_batchnorm"] and released["actor_l2"] == 1e-3
-    cheetah, _ = preset_values("released-code", "macql", "halfcheetah-2x3/medium-v0",
-                               {f.name for f in dataclasses.fields(algorithm_module("macql").Config())})
-    assert cheetah["gamma"] == 0.99 and cheetah["cql_weight"] == 1.0
+    paper, _ = build_config("omar", "mpe-spread-3/medium-replay-v0", "paper")
+    assert paper.tau == 0.5 and paper.gamma == 0.99 and paper.batch_size == 1024 and paper.cql_weight == 1.0
+    released, _ = build_config("omar", "mpe-spread-3/expert-v0", "released-code")
+    assert released.gamma == 0.95 and released.tau == 1.0 and released.policy_noise == 0.0
+    assert released.cql_policy_actions == 0 and released.input_batchnorm and released.actor_l2 == 1e-3
+    cheetah, _ = build_config("macql", "halfcheetah-2x3/medium-v0", "released-code")
+    assert cheetah.gamma == 0.99 and cheetah.cql_weight == 1.0
     config, _ = build_config("omar", "mpe-spread-3/expert-v0", "paper", "centralized", ["tau=0.25", "hidden=32,32"])
     assert config.tau == 0.25 and config.hidden == (32, 32) and config.critic == "centralized"
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import baselines.core.networks as networks
-from baselines.core.networks import LoopedMLP, StackedMLP
-from baselines.core.reference import compare_update, make_replay
+from baselines.core.networks import StackedMLP
+from benchmarks.reference import LoopedMLP
+from benchmarks.reference import compare_update, make_replay
 from madatasets.dataset import load
 
 HOPPER = "hopper-3x1/random-v0"

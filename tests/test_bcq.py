@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.bcq import BCQ, BCQConfig, PerAgentReplay
+from baselines.bcq import BCQ, BCQConfig
+from baselines.core.replay import PerAgentReplay
 from baselines.behavior import Behavior, BehaviorConfig
 from baselines.core.config import seed_everything
 from baselines.core.vae import StackedConditionalVAE
 from baselines.ddpg import DDPG, DDPGConfig
-from baselines.diagnostics import DecentralizedEvaluator, discounted_returns, fixed_state_sample
+from baselines.diagnostics import discounted_returns, fixed_state_sample
+from baselines.evaluation import Evaluator
 from madatasets.dataset import AgentDataset, load
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec
@@ -157,15 +159,15 @@ def test_discounted_returns_and_fixed_state_sample(hopper):
 
 def test_diagnostics_measure_value_spread_and_extrapolation_error(hopper):
     algorithm, replay, generator = make(BCQ, BCQConfig(batch_size=32, vae_updates=3), hopper)
-    evaluator = DecentralizedEvaluator.for_dataset(hopper, algorithm.config, episodes=2, seed=0, value_states=64)
-    returns = evaluator(algorithm.act)
-    again = evaluator(algorithm.act)
+    evaluator = Evaluator.for_run(hopper, "per-agent", algorithm.config, episodes=2, seed=0, value_states=64)
+    returns = evaluator(algorithm)
+    again = evaluator(algorithm)
     assert returns.shape == (2,) and np.array_equal(returns, again)        # acting noise is the same stream
-    diagnostics = evaluator.diagnostics(algorithm)
+    diagnostics = evaluator.extras(algorithm)["diagnostics"]
     assert diagnostics["value_difference"] >= 0.0 and len(diagnostics["agent_values"]) == 3
     # Hopper falls quickly under an untrained policy, so every step of a terminated episode counts.
     assert diagnostics["extrapolation_steps"] > 0 and math.isfinite(diagnostics["extrapolation_error"])
     assert diagnostics["extrapolation_error"] >= abs(diagnostics["q_estimate"] - diagnostics["mc_return"]) - 1e-9
     behavior, _, _ = make(Behavior, BehaviorConfig(vae_updates=0), hopper)
-    evaluator(behavior.act)
-    assert evaluator.diagnostics(behavior) is None
+    evaluator(behavior)
+    assert evaluator.extras(behavior) == {"diagnostics": None}

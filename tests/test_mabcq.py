@@ -10,8 +10,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from baselines.bcq import BCQ, BCQConfig, PerAgentReplay
-from baselines.bench import RunSpec, build_config, train_run
+from baselines.bcq import BCQ, BCQConfig
+from baselines.bench import RunSpec, train_run
+from baselines.configure import build_config
+from baselines.core.replay import PerAgentReplay
 from baselines.core.config import seed_everything
 from baselines.mabcq import (MABCQ, MABCQConfig, normalized_weights, transition_normalization_log_weight,
                              value_deviation_weight)
@@ -192,7 +194,7 @@ def test_bad_settings_raise_one_line_errors():
 
 def test_harness_runs_mabcq_and_logs_the_diagnostics(store, tmp_path):
     def run(out):
-        return train_run(RunSpec("mabcq", "hopper-3x1/random-v0", seed=1, steps=4, eval_every=2, eval_episodes=2,
+        return train_run(RunSpec("mabcq", "hopper-3x1/random-v0", seed=1, updates=4, eval_every=2, eval_episodes=2,
                                  store=store, overrides=("batch_size=32", "vae_updates=3"), out_dir=str(out),
                                  progress=False))
     result = run(tmp_path / "a")
@@ -202,10 +204,10 @@ def test_harness_runs_mabcq_and_logs_the_diagnostics(store, tmp_path):
         diagnostics = point["diagnostics"]
         assert diagnostics["value_difference"] >= 0 and math.isfinite(diagnostics["extrapolation_error"])
     assert run(tmp_path / "b")["curve"] == result["curve"]
-    from baselines.bench import evaluate_checkpoint
+    from baselines.checkpoints import evaluate_checkpoint
     rerun = evaluate_checkpoint(result["path"].replace(".json", ".pt"), episodes=2)
     assert rerun["returns"] == result["final"]["returns"]
-    from baselines.diagnostics import main
+    from baselines.diagnostics_report import main
     main([str(tmp_path / "a"), "--plot", str(tmp_path / "fig")])
     assert (tmp_path / "fig-value-difference.png").stat().st_size > 0
     assert (tmp_path / "fig-extrapolation-error.png").stat().st_size > 0
@@ -213,7 +215,7 @@ def test_harness_runs_mabcq_and_logs_the_diagnostics(store, tmp_path):
 
 def test_short_truncated_episodes_have_no_usable_monte_carlo_steps(store, tmp_path):
     # 25-step MPE episodes end by truncation: no step has a return tail below 1% weight at gamma 0.99.
-    result = train_run(RunSpec("bcq", SPREAD, seed=0, steps=1, eval_every=1, eval_episodes=1, store=store,
+    result = train_run(RunSpec("bcq", SPREAD, seed=0, updates=1, eval_every=1, eval_episodes=1, store=store,
                                overrides=("batch_size=16", "vae_updates=1"), out_dir=str(tmp_path), progress=False))
     diagnostics = result["curve"][0]["diagnostics"]
     assert diagnostics["extrapolation_error"] is None and diagnostics["extrapolation_steps"] == 0
@@ -258,7 +260,7 @@ def test_harness_trains_on_a_per_agent_dataset(tmp_path, monkeypatch):
     assert dataset.layout == "per-agent"
     replay = PerAgentReplay.from_dataset(dataset)
     assert replay.lengths.tolist() == [120, 160, 200]
-    result = train_run(RunSpec("mabcq", "hopper-3x1/mixed-v0", steps=2, eval_every=2, eval_episodes=1, store=store,
+    result = train_run(RunSpec("mabcq", "hopper-3x1/mixed-v0", updates=2, eval_every=2, eval_episodes=1, store=store,
                                overrides=("batch_size=16", "vae_updates=2"), out_dir=str(tmp_path / "out"),
                                progress=False))
     assert math.isfinite(result["final"]["mean_return"]) and result["curve"][0]["diagnostics"] is not None

@@ -13,7 +13,7 @@ import torch
 from baselines.core.vae import StackedConditionalVAE
 from baselines.otc import (OTCConfig, OTCRunSpec, Variant, collect_online, merge, online_reset_seeds, run_otc,
                            variants)
-from baselines.otc_sampling import (AdaptiveAlpha, best_match, embedding_similarity, rank_probabilities, ranks,
+from baselines.otc.sampling import (AdaptiveAlpha, best_match, embedding_similarity, rank_probabilities, ranks,
                                     value_similarity)
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, make
@@ -135,7 +135,7 @@ def test_online_data_holds_only_each_agents_own_actions():
 
 def tiny_spec(store: str, out: str, chosen: tuple[Variant, ...], backbone: str = "bcq") -> OTCRunSpec:
     overrides = ("vae_updates=5",) if backbone in ("bcq", "mabcq") else ()
-    return OTCRunSpec(dataset_id=DATASET, backbone=backbone, variants=chosen, seed=0, steps=5, eval_episodes=1,
+    return OTCRunSpec(dataset_id=DATASET, backbone=backbone, variants=chosen, seed=0, updates=5, eval_episodes=1,
                       overrides=overrides, store=store, out_dir=out,
                       otc=OTCConfig(deployments=2, online_steps=12, updates_per_deployment=3, embedding_updates=3,
                                     balanced_classifier_updates=2, alpha_estimate_batches=2))
@@ -162,7 +162,8 @@ def test_two_deployment_run_records_k_times_m_online_steps(store, tmp_path):
     assert alone[0]["final"]["returns"] == results[2]["final"]["returns"]
     assert alone[0]["otc"]["return_after_deployment"] == results[2]["otc"]["return_after_deployment"]
     # `madata report` reads the files.
-    from baselines.report import load_results, markdown_report
+    from baselines.report import markdown_report
+    from baselines.results import load_results
     table = markdown_report(load_results([str(tmp_path / "a")]), reps=100)
     assert "otc[bcq,embedding,K2,M12,L3,vae_updates=5]" in table
 
@@ -193,6 +194,9 @@ def test_cli_runs_otc_and_rejects_bad_input(store, tmp_path):
                 "--sampling", "uniform", "--set", "vae_updates=2", "--out", str(tmp_path), "--quiet")
     assert ok.returncode == 0, ok.stderr
     assert "online steps 10" in ok.stdout
+    # The flags of the last release still work and say what replaces them.
+    assert "--deployments is deprecated; use --set deployments=2" in ok.stderr
+    assert "--steps is now --updates" in ok.stderr
     for args, expected in [(["--backbone", "dqn"], "--backbone"),
                            (["--otc-set", "deployment=3"], "unknown hyperparameter"),
                            (["--critic", "centralized"], "decentralized")]:

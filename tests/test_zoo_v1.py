@@ -112,7 +112,7 @@ def reference_file(tmp_path, monkeypatch):
 
 def test_a_new_zoo_version_leaves_old_cards_their_references(reference_file, tmp_path):
     import madatasets
-    from baselines.bench import _normalized
+    from baselines.results import normalized_score as _normalized
     from collectors.collect import collect
     from collectors.references import save_reference
     from madatasets.stats import summary

@@ -1,8 +1,9 @@
 """The shared machinery of every baseline: stacked actors, twin critics, targets, the update skeleton.
 
-`OfflineAlgorithm` is what the harness talks to: `update(batch) -> losses`,
-`act(observations)` for evaluation, `policy_state()` / `load_policy_state()` for
-checkpoints. `ActorCritic` adds TD3's twin critics with target networks and
+`OfflineAlgorithm` implements the algorithm contract (baselines/core/contract.py)
+for the joint setting: `update(batch) -> losses`, `act(observations, states,
+generator)` (deterministic; states and generator unused), the module's
+`state_dict()` for checkpoints. `ActorCritic` adds TD3's twin critics with target networks and
 implements the update skeleton once:
 
     critic step (every update) -> actor step and soft target update (every policy_delay)
@@ -21,16 +22,65 @@ Stacking: the twin critics of N agents are 2N members of one StackedMLP (members
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from baselines.core.config import BaseConfig
+from baselines.core.config import AlgorithmConfig
+from baselines.core.contract import DataSetting
 from baselines.core.networks import StackedMLP, make_target, soft_update
-from baselines.core.replay import Batch
+from baselines.core.replay import Batch, Replay
+from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec
+from madatasets.store import DatasetId
+
+CRITIC_KINDS = ("decentralized", "centralized")
+
+
+@dataclass
+class ActorCriticConfig(AlgorithmConfig):
+    """Hyperparameters common to the actor-critic baselines (OMAR appendix B.1 values as defaults)."""
+
+    gamma: float = 0.99                    # discount (B.1)
+    actor_lr: float = 0.01                 # Adam learning rate of the actors (B.1)
+    critic_lr: float = 0.01                # Adam learning rate of the critics (B.1)
+    batch_size: int = 1024                 # transitions per agent per update (B.1)
+    hidden: tuple[int, ...] = (64, 64)     # hidden layer widths of every network (B.1)
+    soft_update: float = 0.01              # target <- rate * online + (1 - rate) * target (B.1)
+    critic: str = "decentralized"          # "decentralized": Q_i(o_i, a_i); "centralized": Q_i(s, a_1..a_N)
+    independent_batches: bool = True       # each agent draws its own minibatch rows (OMAR Algorithm 1)
+    normalize_observations: bool = False   # standardise observations with dataset statistics
+    input_batchnorm: bool = False          # BatchNorm on every network's input (the authors' OMAR code)
+    policy_noise: float = 0.2              # TD3 target-policy smoothing noise std
+    noise_clip: float = 0.5                # clip of that noise
+    policy_delay: int = 2                  # critic updates per actor (and target) update
+
+    def validate(self) -> None:
+        super().validate()
+        if self.critic not in CRITIC_KINDS:
+            raise MadataError(f"critic must be one of {', '.join(CRITIC_KINDS)}, got {self.critic!r}")
+        if self.policy_delay < 1:
+            raise MadataError(f"policy_delay must be at least 1, got {self.policy_delay}")
+        if self.policy_noise < 0 or self.noise_clip < 0:
+            raise MadataError("policy_noise and noise_clip must be non-negative")
+
+    @classmethod
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
+        """`released-code`: how the authors' OMAR code differs from appendix B.1 (docs/baselines.md).
+
+        `paper` is the defaults above; subclasses add their per-dataset tables.
+        """
+        if preset != "released-code":
+            return {}, []
+        from madatasets.scenarios import get_spec
+        family = get_spec(dataset.scenario).family
+        return ({"gamma": 0.95 if family == "mpe" else 0.99, "policy_noise": 0.0, "policy_delay": 1,
+                 "input_batchnorm": True},
+                ["the released code also ran ~2,000 updates per agent on MPE (one per 100 loop steps) "
+                 "and evaluated 10 episodes; pass --updates to match"])
 
 
 def masked_squared_error(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -39,11 +89,12 @@ def masked_squared_error(prediction: torch.Tensor, target: torch.Tensor, mask: t
 
 
 class OfflineAlgorithm(nn.Module):
-    """A set of N decentralized deterministic policies trained offline."""
+    """A set of N decentralized deterministic policies trained offline on joint transitions."""
 
     name = "base"
+    setting: DataSetting = "joint"
 
-    def __init__(self, config: BaseConfig, spec: ScenarioSpec, generator: torch.Generator,
+    def __init__(self, config: ActorCriticConfig, spec: ScenarioSpec, generator: torch.Generator,
                  observation_statistics: tuple[torch.Tensor, torch.Tensor] | None = None):
         super().__init__()
         config.validate()
@@ -63,22 +114,23 @@ class OfflineAlgorithm(nn.Module):
                                 output_activation="tanh", input_batchnorm=config.input_batchnorm)
         self.updates = 0
 
-    @property
-    def needs_joint_batches(self) -> bool:
-        return self.config.critic == "centralized"
-
     def normalize(self, observations: torch.Tensor) -> torch.Tensor:
         """(N, B, O) or (N, B, K, O) observations -> standardised, per agent."""
         if observations.dim() == 4:
             return (observations - self.obs_mean.unsqueeze(2)) / self.obs_std.unsqueeze(2)
         return (observations - self.obs_mean) / self.obs_std
 
+    def pretrain(self, replay: Replay, generator: torch.Generator) -> dict[str, float]:
+        """Nothing to fit before the update loop."""
+        return {}
+
     def update(self, batch: Batch) -> dict[str, float]:
         raise NotImplementedError
 
     @torch.no_grad()
-    def act(self, observations: np.ndarray) -> np.ndarray:
-        """Deterministic actions (N, E, A) in [-1, 1] for observations (N, E, O)."""
+    def act(self, observations: np.ndarray, states: np.ndarray | None = None,
+            generator: torch.Generator | None = None) -> np.ndarray:
+        """Deterministic actions (N, E, A) in [-1, 1] for observations (N, E, O); agent i reads o_i only."""
         was_training = self.actor.training
         self.actor.eval()
         obs = torch.as_tensor(np.asarray(observations, dtype=np.float32))
@@ -87,19 +139,11 @@ class OfflineAlgorithm(nn.Module):
         self.actor.train(was_training)
         return actions
 
-    def policy_state(self) -> dict[str, Any]:
-        return {"actor": self.actor.state_dict(), "obs_mean": self.obs_mean, "obs_std": self.obs_std}
-
-    def load_policy_state(self, state: dict[str, Any]) -> None:
-        self.actor.load_state_dict(state["actor"])
-        self.obs_mean.copy_(state["obs_mean"])
-        self.obs_std.copy_(state["obs_std"])
-
 
 class ActorCritic(OfflineAlgorithm):
     """TD3 on N agents: stacked actors, stacked twin critics, targets, Adam, the update skeleton."""
 
-    def __init__(self, config: BaseConfig, spec: ScenarioSpec, generator: torch.Generator,
+    def __init__(self, config: ActorCriticConfig, spec: ScenarioSpec, generator: torch.Generator,
                  observation_statistics: tuple[torch.Tensor, torch.Tensor] | None = None):
         super().__init__(config, spec, generator, observation_statistics)
         n = self.n_agents

@@ -1,4 +1,4 @@
-"""Configuration shared by every algorithm, CLI overrides (`--set key=value`) and seeding."""
+"""The config base of every algorithm, typed `--set key=value` overrides, and seeding."""
 
 from __future__ import annotations
 
@@ -11,52 +11,56 @@ import numpy as np
 import torch
 
 from madatasets.errors import MadataError
-
-CRITIC_KINDS = ("decentralized", "centralized")
-
+from madatasets.store import DatasetId, parse_id
 
 @dataclass
-class BaseConfig:
-    """Hyperparameters common to the actor-critic baselines (OMAR appendix B.1 values)."""
+class AlgorithmConfig:
+    """What every algorithm's config has, validated once here; subclasses add their fields and checks.
+
+    Conventions every subclass follows (checked here, so no subclass repeats them):
+    a field named `*_lr` is a learning rate and must be positive; `soft_update` is a
+    target-network rate in (0, 1].
+    """
 
     gamma: float = 0.99                    # discount
-    actor_lr: float = 0.01                 # Adam learning rate of the actors
-    critic_lr: float = 0.01                # Adam learning rate of the critics
     batch_size: int = 1024                 # transitions per agent per update
     hidden: tuple[int, ...] = (64, 64)     # hidden layer widths of every network
-    soft_update: float = 0.01              # target <- rate * online + (1 - rate) * target
-    critic: str = "decentralized"          # "decentralized": Q_i(o_i, a_i); "centralized": Q_i(s, a_1..a_N)
-    independent_batches: bool = True       # each agent draws its own minibatch rows
-    normalize_observations: bool = False   # standardise observations with dataset statistics
-    input_batchnorm: bool = False          # BatchNorm on every network's input (the authors' OMAR code)
-    policy_noise: float = 0.2              # TD3 target-policy smoothing noise std
-    noise_clip: float = 0.5                # clip of that noise
-    policy_delay: int = 2                  # critic updates per actor (and target) update
 
     def validate(self) -> None:
-        """Raise MadataError on values that cannot work."""
-        if self.critic not in CRITIC_KINDS:
-            raise MadataError(f"critic must be one of {', '.join(CRITIC_KINDS)}, got {self.critic!r}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise MadataError(f"gamma must be in [0, 1], got {self.gamma}")
-        if not 0.0 < self.soft_update <= 1.0:
-            raise MadataError(f"soft_update must be in (0, 1], got {self.soft_update}")
-        for name in ("actor_lr", "critic_lr"):
-            if getattr(self, name) <= 0:
-                raise MadataError(f"{name} must be positive, got {getattr(self, name)}")
+        """Raise MadataError on values that cannot work (subclasses extend it and call super())."""
+        # gamma 0 would divide by zero in MABCQ's E[V*(s')] = (Q - r) / gamma; no algorithm needs it.
+        if not 0.0 < self.gamma <= 1.0:
+            raise MadataError(f"gamma must be in (0, 1], got {self.gamma}")
         if self.batch_size < 1:
             raise MadataError(f"batch_size must be positive, got {self.batch_size}")
         if not self.hidden or any(width < 1 for width in self.hidden):
             raise MadataError(f"hidden must be positive layer widths like 64,64, got {self.hidden}")
-        if self.policy_delay < 1:
-            raise MadataError(f"policy_delay must be at least 1, got {self.policy_delay}")
-        if self.policy_noise < 0 or self.noise_clip < 0:
-            raise MadataError("policy_noise and noise_clip must be non-negative")
+        for name in sorted(f.name for f in dataclasses.fields(self)):
+            value = getattr(self, name)
+            if name.endswith("_lr") and value <= 0:
+                raise MadataError(f"{name} must be positive, got {value}")
+            if name == "soft_update" and not 0.0 < value <= 1.0:
+                raise MadataError(f"soft_update must be in (0, 1], got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
-        values["hidden"] = list(self.hidden)
+        for name, value in values.items():
+            if isinstance(value, tuple):
+                values[name] = list(value)
         return values
+
+    @classmethod
+    def preset_values(cls, preset: str, dataset_id: str) -> tuple[dict[str, Any], list[str]]:
+        """Values of a named preset for one dataset, and notes; `defaults` is the dataclass defaults."""
+        if preset == "defaults":
+            return {}, []
+        return cls.table_values(preset, parse_id(dataset_id))
+
+    @classmethod
+    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
+        """The paper's per-dataset values (`paper`, `released-code`): an algorithm with a table overrides
+        this next to its config, starting from super()'s values. The base has none."""
+        return {}, []
 
 
 ConfigT = TypeVar("ConfigT", bound=Any)
@@ -98,7 +102,8 @@ def with_values(config: ConfigT, values: dict[str, Any]) -> ConfigT:
 
 def parse_overrides(config: ConfigT, assignments: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Parse ["key=value", ...] into typed values for `config`'s fields."""
-    valid = {field.name for field in dataclasses.fields(config)}
+    fields = {field.name: field for field in dataclasses.fields(config)}
+    valid = set(fields)
     parsed: dict[str, Any] = {}
     for assignment in assignments:
         if "=" not in assignment:
@@ -108,7 +113,14 @@ def parse_overrides(config: ConfigT, assignments: list[str] | tuple[str, ...]) -
         if key not in valid:
             raise MadataError(f"unknown hyperparameter {key!r} for {type(config).__name__}; "
                               f"valid: {', '.join(sorted(valid))}")
-        parsed[key] = _convert(key, text, getattr(config, key))
+        current = getattr(config, key)
+        if current is None:              # an optional field left unset ("int | None"): its type names the kind
+            if text.strip().lower() in ("none", "null", "default"):
+                parsed[key] = None
+                continue
+            kind = str(fields[key].type)
+            current = 0 if "int" in kind else 0.0 if "float" in kind else ""
+        parsed[key] = _convert(key, text, current)
     return parsed
 
 

@@ -26,9 +26,6 @@ from torch import nn
 # then runs at memory speed; groups that fit run 15-20% faster on MA-CQL and OMAR
 # (twin critics on 20 sampled actions per row) here (docs/performance.md).
 GROUP_BYTES = 4 << 20
-# StackedMLP.forward_candidates computes the first layer's context part once per row; False
-# builds the concatenated inputs instead (benchmarks/train_speed.py --no-factored-candidates).
-FACTOR_CANDIDATES = True
 
 
 class StackedLinear(nn.Module):
@@ -84,7 +81,7 @@ class StackedBatchNorm(nn.Module):
         return (x - mean) / torch.sqrt(var + self.eps)
 
 
-def _masks_anything(mask: torch.Tensor | None) -> bool:
+def masks_anything(mask: torch.Tensor | None) -> bool:
     return mask is not None and not bool((mask == 1).all())
 
 
@@ -113,7 +110,7 @@ class StackedMLP(nn.Module):
         self.register_buffer("output_mask", None if output_mask is None else output_mask.float().unsqueeze(1))
         # A mask of all ones (no agent has padding) changes nothing: skip the multiply, which
         # copies a whole (M, B, D) tensor, e.g. the twin critics' inputs on every sampled action.
-        self.mask_inputs, self.mask_outputs = _masks_anything(self.input_mask), _masks_anything(self.output_mask)
+        self.mask_inputs, self.mask_outputs = masks_anything(self.input_mask), masks_anything(self.output_mask)
 
     def forward(self, x: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """x: (M, B, D_in), or (len(members), B, D_in) when evaluating a slice of the members."""
@@ -138,9 +135,9 @@ class StackedMLP(nn.Module):
         network's multiply-adds, and the (M, B*K, D_in) input is never built. Same math, sums
         in a different order (results differ in the last bits).
         """
-        if not FACTOR_CANDIDATES or self.input_norm is not None:
+        if self.input_norm is not None:
             # Input BatchNorm takes statistics over the concatenated rows: no shortcut.
-            return self(_concatenate_candidates(context, candidates), members)
+            return self(concatenate_candidates(context, candidates), members)
         count, rows = candidates.shape[0], candidates.shape[1] * candidates.shape[2]
         group = max(1, GROUP_BYTES // max(1, rows * self.width * candidates.element_size())) if GROUP_BYTES else count
         if group >= count or (members is not None and members.step not in (None, 1)):
@@ -190,7 +187,7 @@ class StackedMLP(nn.Module):
         return x
 
 
-def _concatenate_candidates(context: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+def concatenate_candidates(context: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
     """[context, candidate] rows, (M, B*K, C + D): row b*K + k pairs row b with its candidate k."""
     count, batch, k, _ = candidates.shape
     inputs = torch.cat([context.unsqueeze(2).expand(-1, -1, k, -1), candidates], dim=-1)
@@ -214,60 +211,3 @@ def soft_update(target: nn.Module, source: nn.Module, rate: float) -> None:
     """
     for target_parameter, parameter in zip(target.parameters(), source.parameters()):
         target_parameter.lerp_(parameter, rate)
-
-
-class LoopedMLP(nn.Module):
-    """Reference implementation of a StackedMLP: one ordinary nn.Sequential per member, run in a Python loop.
-
-    Same interface and (after `from_stacked`) the same weights as the stacked
-    network; used to check that batching changes nothing and to time what batching
-    saves (benchmarks/train_speed.py). Not for training code.
-    """
-
-    def __init__(self, members: list[nn.Sequential], input_mask: torch.Tensor | None,
-                 output_mask: torch.Tensor | None, output_activation: str | None):
-        super().__init__()
-        self.members_list = nn.ModuleList(members)
-        self.members = len(members)
-        self.output_activation = output_activation
-        self.register_buffer("input_mask", input_mask)
-        self.register_buffer("output_mask", output_mask)
-        self.mask_inputs, self.mask_outputs = _masks_anything(input_mask), _masks_anything(output_mask)
-
-    @classmethod
-    def from_stacked(cls, stacked: StackedMLP) -> "LoopedMLP":
-        if stacked.input_norm is not None:
-            raise ValueError("LoopedMLP does not reproduce input BatchNorm")
-        members = []
-        for m in range(stacked.members):
-            layers: list[nn.Module] = []
-            for index, layer in enumerate(stacked.layers):
-                linear = nn.Linear(layer.in_features, layer.out_features)
-                with torch.no_grad():
-                    linear.weight.copy_(layer.weight[m])
-                    linear.bias.copy_(layer.bias[m, 0])
-                layers.append(linear)
-                if index < len(stacked.layers) - 1:
-                    layers.append(nn.ReLU())
-            members.append(nn.Sequential(*layers))
-        return cls(members, stacked.input_mask, stacked.output_mask, stacked.output_activation)
-
-    def forward_candidates(self, context: torch.Tensor, candidates: torch.Tensor,
-                           members: slice | None = None) -> torch.Tensor:
-        """The straightforward way: build every [context, candidate] row and run the loop on them."""
-        return self(_concatenate_candidates(context, candidates), members)
-
-    def forward(self, x: torch.Tensor, members: slice | None = None) -> torch.Tensor:
-        indices = range(self.members)[members] if members is not None else range(self.members)
-        outputs = []
-        for row, m in enumerate(indices):
-            h = x[row]
-            if self.mask_inputs:
-                h = h * self.input_mask[m]
-            h = self.members_list[m](h)
-            if self.output_activation == "tanh":
-                h = torch.tanh(h)
-            if self.mask_outputs:
-                h = h * self.output_mask[m]
-            outputs.append(h)
-        return torch.stack(outputs)

@@ -1,4 +1,5 @@
-"""A per-agent-loop version of any baseline, to check and time what batching over agents does.
+"""Test and benchmark reference code: a per-agent-loop version of any baseline, to check and time
+what batching over agents does (tests/test_batched.py, benchmarks/train_speed.py). Not training code.
 
 `loop_over_agents(algorithm)` swaps every StackedMLP of an algorithm (actors,
 critics, targets, BCQ's perturbation networks and the encoders/decoders of its
@@ -14,16 +15,92 @@ so that the VAE step is checked too, while the benchmark times `update` only.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
-from baselines.algorithms import algorithm_module, is_decentralized  # noqa: F401  (re-exported for benchmarks)
-from baselines.bench import make_replay  # noqa: F401  (the replay `madata bench` builds; re-exported)
+from torch import nn
+
+from baselines.algorithms import algorithm_module, setting
+from baselines.bench import make_replay as _make_replay
+from baselines.configure import build_config
 from baselines.core.config import seed_everything
-from baselines.core.networks import LoopedMLP, StackedMLP
+from baselines.core.networks import StackedMLP, concatenate_candidates, masks_anything
 from madatasets.dataset import Dataset
+
+class LoopedMLP(nn.Module):
+    """Reference implementation of a StackedMLP: one ordinary nn.Sequential per member, run in a Python loop.
+
+    Same interface and (after `from_stacked`) the same weights as the stacked
+    network; used to check that batching changes nothing and to time what batching
+    saves (benchmarks/train_speed.py). Not for training code.
+    """
+
+    def __init__(self, members: list[nn.Sequential], input_mask: torch.Tensor | None,
+                 output_mask: torch.Tensor | None, output_activation: str | None):
+        super().__init__()
+        self.members_list = nn.ModuleList(members)
+        self.members = len(members)
+        self.output_activation = output_activation
+        self.register_buffer("input_mask", input_mask)
+        self.register_buffer("output_mask", output_mask)
+        self.mask_inputs, self.mask_outputs = masks_anything(input_mask), masks_anything(output_mask)
+
+    @classmethod
+    def from_stacked(cls, stacked: StackedMLP) -> "LoopedMLP":
+        if stacked.input_norm is not None:
+            raise ValueError("LoopedMLP does not reproduce input BatchNorm")
+        members = []
+        for m in range(stacked.members):
+            layers: list[nn.Module] = []
+            for index, layer in enumerate(stacked.layers):
+                linear = nn.Linear(layer.in_features, layer.out_features)
+                with torch.no_grad():
+                    linear.weight.copy_(layer.weight[m])
+                    linear.bias.copy_(layer.bias[m, 0])
+                layers.append(linear)
+                if index < len(stacked.layers) - 1:
+                    layers.append(nn.ReLU())
+            members.append(nn.Sequential(*layers))
+        return cls(members, stacked.input_mask, stacked.output_mask, stacked.output_activation)
+
+    def forward_candidates(self, context: torch.Tensor, candidates: torch.Tensor,
+                           members: slice | None = None) -> torch.Tensor:
+        """The straightforward way: build every [context, candidate] row and run the loop on them."""
+        return self(concatenate_candidates(context, candidates), members)
+
+    def forward(self, x: torch.Tensor, members: slice | None = None) -> torch.Tensor:
+        indices = range(self.members)[members] if members is not None else range(self.members)
+        outputs = []
+        for row, m in enumerate(indices):
+            h = x[row]
+            if self.mask_inputs:
+                h = h * self.input_mask[m]
+            h = self.members_list[m](h)
+            if self.output_activation == "tanh":
+                h = torch.tanh(h)
+            if self.mask_outputs:
+                h = h * self.output_mask[m]
+            outputs.append(h)
+        return torch.stack(outputs)
+
+
+@contextlib.contextmanager
+def unfactored_candidates() -> Iterator[None]:
+    """StackedMLP.forward_candidates builds the concatenated inputs instead of factoring the first layer."""
+    original = StackedMLP.forward_candidates
+
+    def concatenated(self: StackedMLP, context: torch.Tensor, candidates: torch.Tensor,
+                     members: slice | None = None) -> torch.Tensor:
+        return self(concatenate_candidates(context, candidates), members)
+    StackedMLP.forward_candidates = concatenated
+    try:
+        yield
+    finally:
+        StackedMLP.forward_candidates = original
+
 
 # Dotted attribute paths of every network that may be stacked over agents.
 NETWORKS = ("actor", "actor_target", "critic", "critic_target", "perturbation", "perturbation_target",
@@ -69,6 +146,20 @@ def loop_over_agents(algorithm: torch.nn.Module) -> torch.nn.Module:
     return algorithm
 
 
+def is_decentralized(name: str) -> bool:
+    """True for the per-agent setting (bcq, mabcq, ...)."""
+    return setting(name) == "per-agent"
+
+
+def make_replay(name: str, dataset: Dataset, critic: str = "decentralized", observation: str = "state",
+                config_id: str | None = None) -> Any:
+    """The replay `madata bench` builds for algorithm `name` (observation: per-agent inputs)."""
+    config, _ = build_config(name, config_id or dataset.id, critic=critic)
+    if is_decentralized(name):
+        config = dataclasses.replace(config, observation=observation)
+    return _make_replay(setting(name), dataset, config)
+
+
 def stacked_weights(network: torch.nn.Module) -> list[torch.Tensor]:
     """Weights as (M, out, in) and biases as (M, 1, out), for either implementation."""
     if isinstance(network, StackedMLP):
@@ -87,7 +178,6 @@ def build(name: str, dataset: Dataset, replay: Any, seed: int, critic: str = "de
 
     Values naming fields the algorithm's config lacks (e.g. policy_delay for bcq) are ignored.
     """
-    from baselines.bench import build_config
     config, _ = build_config(name, config_id or dataset.id, critic=critic)
     fields = {f.name for f in dataclasses.fields(config)}
     config = dataclasses.replace(config, **{k: v for k, v in values.items() if k in fields})
@@ -112,11 +202,10 @@ def compare_update(name: str, dataset: Dataset, replay: Any, critic: str = "dece
     looped, looped_generator = build(name, dataset, replay, seed, critic, config_id, **values)
     loop_over_agents(looped)
     for algorithm, generator in ((batched, batched_generator), (looped, looped_generator)):
-        if hasattr(algorithm, "pretrain"):
-            algorithm.pretrain(replay, generator)
+        algorithm.pretrain(replay, generator)
     for _ in range(updates):
-        batched.update(replay.sample(batch_size, batched_generator, batched.config.independent_batches))
-        looped.update(replay.sample(batch_size, looped_generator, looped.config.independent_batches))
+        batched.update(replay.sample(batch_size, batched_generator))
+        looped.update(replay.sample(batch_size, looped_generator))
     worst = 0.0
     for path in NETWORKS:
         if isinstance(_get(batched, path), StackedMLP):

@@ -1,4 +1,4 @@
-"""Process-wide CPU memory settings that make batched (agent-stacked) training faster.
+"""Process-wide CPU memory settings that make batched (agent-stacked) training faster (the harness sets them).
 
 A stacked update allocates activations of N agents at once, e.g. (2N, B*K, 64)
 floats for twin critics on K sampled actions: tens of MB per tensor. glibc's
