@@ -210,7 +210,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         "overrides": list(spec.overrides), "config": config.to_dict(), "preset_notes": notes,
         "dataset": {"id": spec.dataset_id, "scenario": scenario, "scenario_version": dataset.spec.version,
                     "quality": dataset.card["quality"], "total_steps": dataset.total_steps,
-                    "checksums": dataset.card.get("checksums", {}),
+                    "checksums": dataset.verified_checksums or {},
                     "package_versions": dataset.card.get("package_versions", {})},
         "seed": spec.seed, "updates": spec.steps, "eval_every": spec.eval_every,
         "eval_episodes": spec.eval_episodes,

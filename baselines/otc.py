@@ -541,7 +541,7 @@ def run_otc(spec: OTCRunSpec) -> list[dict[str, Any]]:
             "preset_notes": notes,
             "dataset": {"id": spec.dataset_id, "scenario": scenario, "scenario_version": dataset.spec.version,
                         "quality": dataset.card["quality"], "total_steps": dataset.total_steps,
-                        "checksums": dataset.card.get("checksums", {}),
+                        "checksums": dataset.verified_checksums or {},
                         "package_versions": dataset.card.get("package_versions", {})},
             "seed": spec.seed, "updates": total_updates, "eval_every": otc.updates_per_deployment,
             "eval_episodes": spec.eval_episodes, "reference_scores": references,
