@@ -6,6 +6,7 @@ Every click command in COMMANDS is added to the top-level `madata` group.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -120,6 +121,8 @@ def report(directories: tuple[str, ...], plot: str | None, reps: int) -> None:
     from madatasets.errors import MadataError
     if plot and not plot.lower().endswith(".png"):
         raise MadataError(f"--plot must name a .png file, got {plot!r}")
+    if plot and not Path(plot).absolute().parent.is_dir():
+        raise MadataError(f"--plot {plot!r}: folder {Path(plot).absolute().parent} does not exist; create it first")
     results = load_results(directories)
     click.echo(markdown_report(results, reps=reps))
     if plot:

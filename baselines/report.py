@@ -64,18 +64,41 @@ def load_results(directories: list[str] | tuple[str, ...]) -> list[dict[str, Any
         for path in sorted(root.rglob("*.json")):
             try:
                 data = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue                # not a results file (other JSON may live beside them)
             if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
                 continue
             if data.get("schema_version") != RESULTS_SCHEMA_VERSION:
                 raise MadataError(f"{path} has results schema version {data.get('schema_version')}; "
                                   f"this madata reads version {RESULTS_SCHEMA_VERSION}")
+            _check_fields(path, data)
             data["path"] = str(path)
             results.append(data)
     if not results:
         raise MadataError(f"no madata results files under {', '.join(directories)}; run `madata bench` first")
     return results
+
+
+# The fields the report reads: a file that claims the schema but lacks one is damaged.
+_REQUIRED = {"label": str, "seed": int, "updates": int, "dataset": dict, "final": dict, "curve": list}
+
+
+def _check_fields(path: Path, data: dict[str, Any]) -> None:
+    for key, kind in _REQUIRED.items():
+        if not isinstance(data.get(key), kind):
+            raise MadataError(f"{path} claims the madata results schema but its {key!r} is missing or not "
+                              f"a {kind.__name__}; re-run `madata bench` or remove the file")
+    if not isinstance(data["dataset"].get("id"), str):
+        raise MadataError(f"{path}: its dataset has no 'id'; re-run `madata bench` or remove the file")
+    final = data["final"]
+    if not isinstance(final.get("mean_return"), (int, float)) or \
+            not isinstance(final.get("normalized"), (int, float, type(None))):
+        raise MadataError(f"{path}: its 'final' lacks a numeric mean_return/normalized; "
+                          f"re-run `madata bench` or remove the file")
+    for point in data["curve"]:
+        if not isinstance(point, dict) or not {"update", "mean_return", "normalized"} <= point.keys():
+            raise MadataError(f"{path}: a 'curve' point lacks update/mean_return/normalized; "
+                              f"re-run `madata bench` or remove the file")
 
 
 def group_results(results: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -248,6 +249,8 @@ def stats(dataset_ids: tuple[str, ...], plot: str | None, bins: int, store_path:
     store = _existing_store(store_path)
     if plot and not plot.lower().endswith(".png"):
         raise MadataError(f"--plot must name a .png file, got {plot!r}")
+    if plot and not Path(plot).absolute().parent.is_dir():
+        raise MadataError(f"--plot {plot!r}: folder {Path(plot).absolute().parent} does not exist; create it first")
     loaded = [load(dataset_id, store) for dataset_id in dataset_ids]
     click.echo(f"{'id':<36} {'episodes':>8} {'mean':>10} {'std':>9} {'min':>10} {'median':>10} {'max':>10} "
                f"{'normalized':>10}")

@@ -26,6 +26,8 @@ def export_hdf5(dataset: Dataset, path: str | os.PathLike, overwrite: bool = Fal
     path = Path(path)
     if path.exists() and not overwrite:
         raise MadataError(f"{path} exists; pass --overwrite to replace it")
+    if not path.absolute().parent.is_dir():
+        raise MadataError(f"--out {path}: folder {path.absolute().parent} does not exist; create it first")
     partial = path.with_name(path.name + ".partial")
     try:
         with h5py.File(partial, "w") as handle:

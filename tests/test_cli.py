@@ -64,7 +64,67 @@ def test_store_that_is_a_file(tmp_path):
 
 
 def test_help_on_every_command():
-    for command in ["collect", "list", "info", "verify", "stats", "envs", "reference", "export", "demo",
+    for command in ["collect", "list", "info", "verify", "stats", "envs", "reference", "export", "demo", "gc",
                     "matrix-game"]:
         result = madata(command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+def _damage_group_metadata(store_path) -> None:
+    import os
+    from pathlib import Path
+    group = Path(os.path.realpath(Path(store_path) / "mpe-spread-3" / "random-v0")) / "data.zarr"
+    (group / "zarr.json").write_text("{ garbage")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["list", "--store", "/nonexistent-typo"], "no madata store"),
+    (["info", "mpe-spread-3/random-v0\n"], "invalid dataset id"),
+    (["info", "mpe-spread-3/random-v\uff10"], "invalid dataset id"),          # a full-width digit
+    (["info", "mpe-spread-3/random-v" + "9" * 300], "invalid dataset id"),
+    (["collect", "mpe-spread-3", "--version", "9" * 300], "--version"),
+    (["collect", "mpe-spread-3", "--steps", "10", "--store", "{file}/store"], "not a directory"),
+    (["bench", "bc", "--dataset", "mpe-spread-3/random-v0", "--steps", "1", "--out", "{file}/out"], "{file}"),
+    (["export", "mpe-spread-3/random-v0", "--format", "hdf5", "--out", "/nonexistent/x.h5"], "/nonexistent"),
+    (["stats", "mpe-spread-3/random-v0", "--plot", "/nonexistent/x.png"], "does not exist"),
+    (["report", "{tmp}/results", "--plot", "/nonexistent/x.png"], "does not exist"),
+    (["report", "{tmp}/badutf8"], "no madata results"),
+    (["report", "{tmp}/schemaless"], "'curve'"),
+    (["gc", "--store", "/nonexistent-typo"], "no madata store"),
+])
+def test_more_bad_input_is_one_line_exit_2(args, expected, store_path, tmp_path):
+    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "badutf8").mkdir()
+    (tmp_path / "badutf8" / "r.json").write_bytes(b"\xff\xfe\x00garbage")
+    (tmp_path / "schemaless").mkdir()
+    (tmp_path / "schemaless" / "r.json").write_text(json.dumps({"schema": "madata.results", "schema_version": 1,
+                                                                "label": "x", "seed": 0, "updates": 1,
+                                                                "dataset": {"id": "a"}, "final": {}}))
+    args = [a.format(file=tmp_path / "file", tmp=tmp_path) for a in args]
+    expected = expected.format(file=tmp_path / "file")
+    if "--store" not in args:
+        args += ["--store", str(store_path)] if args[0] not in ("report",) else []
+    result = madata(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("madata: error:") and expected in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["verify", "mpe-spread-3/random-v0"],
+                                     ["stats", "mpe-spread-3/random-v0"], ["info", "mpe-spread-3/random-v0"]])
+def test_a_damaged_dataset_is_one_line_exit_2(command, store_path):
+    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    _damage_group_metadata(store_path)
+    result = madata(*command, "--store", str(store_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "zarr.json is unreadable" in lines[0], result.stderr
+
+
+def test_gc_on_a_clean_store(store_path):
+    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    result = madata("gc", "--store", str(store_path))
+    assert result.returncode == 0 and "removed 0 " in result.stdout
