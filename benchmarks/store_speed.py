@@ -1,5 +1,6 @@
-"""Store speed and size: `madatasets.load` of a dataset against `np.load` of the same
-uncompressed arrays (both from the page cache), and disk bytes per step against raw.
+"""Store speed and size: `madatasets.load` of a dataset (verified, the default, and with
+`verify=False`) against `np.load` of the same uncompressed arrays (all from the page
+cache), and disk bytes per step against raw.
 
     python benchmarks/store_speed.py --dataset mpe-spread-3/random-v0   # an existing dataset
     python benchmarks/store_speed.py --steps 1000000                      # collect a fresh one first
@@ -35,8 +36,9 @@ def measure(dataset_id: str, store: Store, repeats: int) -> dict[str, float]:
             np.load(path)                              # warm the page cache for np.load too
         npy_seconds = best_of(repeats, lambda: [np.load(p) for p in paths])
     load_seconds = best_of(repeats, lambda: madatasets.load(dataset_id, store))
+    unverified_seconds = best_of(repeats, lambda: madatasets.load(dataset_id, store, verify=False))
     disk = store.disk_bytes(dataset_id)
-    return {"steps": steps, "load_s": load_seconds, "npy_s": npy_seconds,
+    return {"steps": steps, "load_s": load_seconds, "unverified_s": unverified_seconds, "npy_s": npy_seconds,
             "disk_bytes_per_step": disk / steps, "raw_bytes_per_step": raw_bytes / steps}
 
 
@@ -62,10 +64,12 @@ def main() -> None:
             row = measure(dataset_id, store, args.repeats)
         except MadataError as error:    # unknown scenario or dataset, bad --steps/--workers
             parser.exit(2, f"store_speed.py: error: {error}\n")
-    print("| dataset | steps | madatasets.load s | np.load s | ratio | disk bytes/step | raw bytes/step | disk/raw |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| {dataset_id} | {row['steps']:,} | {row['load_s']:.3f} | {row['npy_s']:.3f} | "
-          f"{row['load_s'] / row['npy_s']:.2f}x | {row['disk_bytes_per_step']:.1f} | "
+    print("| dataset | steps | load s (verified) | load s (verify=False) | np.load s | ratio verified | "
+          "ratio unverified | disk bytes/step | raw bytes/step | disk/raw |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {dataset_id} | {row['steps']:,} | {row['load_s']:.3f} | {row['unverified_s']:.3f} | {row['npy_s']:.3f} | "
+          f"{row['load_s'] / row['npy_s']:.2f}x | {row['unverified_s'] / row['npy_s']:.2f}x | "
+          f"{row['disk_bytes_per_step']:.1f} | "
           f"{row['raw_bytes_per_step']:.1f} | {row['disk_bytes_per_step'] / row['raw_bytes_per_step']:.2f} |")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from collectors.rollout import BehaviorPolicy, UniformRandomPolicy, assemble, rollout
 from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
+from madatasets.resources import check_collection_fits
 from madatasets.scenarios import REFERENCE_SCORES_PATH, ScenarioSpec, episode_return, get_spec
 from madatasets.store import QUALITIES, DatasetId, Store
 
@@ -58,6 +59,8 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
     if not store.exists:
         store = Store(store.root, create=True)
     dataset_id = DatasetId(scenario, quality, version)
+    # A mixed dataset holds one dataset of `steps` per agent.
+    check_collection_fits(spec, steps * (spec.n_agents if quality == "mixed" else 1), store.root)
     with store.writing(dataset_id, overwrite) as write:
         data = run(steps, workers, progress, str(dataset_id))
         arrays: dict[str, np.ndarray] = {}

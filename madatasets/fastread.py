@@ -116,7 +116,10 @@ def read_verified(paths: Sequence[Path], threads: int | None = None,
     for i, path in enumerate(paths):
         after = list(after_chunk[i]) if after_chunk else []
         planned.append(_plan(Path(path), after, strict, digests))
-    jobs = sorted((job for plan in planned if plan is not None for job in plan[1]), key=lambda job: -job[3])
+    # Largest arrays first, each array's chunks in row order: the stream digest of an array
+    # then hashes each chunk as soon as it is decoded instead of waiting for an earlier one.
+    jobs = sorted((job for plan in planned if plan is not None for job in plan[1]),
+                  key=lambda job: (-job[1].nbytes, id(job[1]), job[5]))
     if jobs:
         with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
             for future in [pool.submit(_decode_chunk, *job) for job in jobs]:
