@@ -309,10 +309,11 @@ def export(dataset_id: str, export_format: str, out: str | None, agents: tuple[i
     if export_format == "hdf5":
         click.echo(f"wrote {export_hdf5(dataset, out, overwrite=overwrite)}")
         return
-    for agent in agents or range(dataset.n_agents):
+    for agent in agents:
         if agent >= dataset.n_agents:
             raise MadataError(f"--agent {agent} out of range; {dataset_id} has agents 0..{dataset.n_agents - 1}")
-        click.echo(f"wrote Minari dataset {export_minari(dataset, agent, observation, minari_root)}")
+    for agent in agents or range(dataset.n_agents):
+        click.echo(f"wrote Minari dataset {export_minari(dataset, agent, observation, minari_root, overwrite)}")
 
 
 @cli.command()

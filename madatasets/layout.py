@@ -58,7 +58,7 @@ def fsync_tree(root: Path) -> None:
         fsync_path(Path(directory))
 
 
-def _exchange(a: Path, b: Path) -> bool:
+def exchange(a: Path, b: Path) -> bool:
     """Atomically swap the names `a` and `b`; False where the kernel or filesystem cannot."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -114,7 +114,7 @@ class Layout:
         os.symlink(os.path.relpath(directory, pointer.parent), link)
         if os.path.isdir(pointer) and not os.path.islink(pointer):
             # A legacy dataset directory: a symlink cannot be renamed over a directory.
-            if not _exchange(link, pointer):
+            if not exchange(link, pointer):
                 os.rename(pointer, self.versions(relative) / (LEGACY_PREFIX + uuid.uuid4().hex))
                 os.replace(link, pointer)
             # After the exchange `link` names the old directory: garbage from now on.

@@ -42,8 +42,10 @@ def available_memory() -> int | None:
     return None
 
 
-def check_collection_fits(spec: ScenarioSpec, total_steps: int, store_root: Path, flag: str = "--steps") -> None:
-    """Raise a one-line MadataError when `total_steps` cannot fit in memory or on disk."""
+def check_collection_fits(spec: ScenarioSpec, total_steps: int, store_root: Path, flag: str = "--steps",
+                          memory: bool = True) -> None:
+    """Raise a one-line MadataError when `total_steps` cannot fit on disk (or, with
+    `memory`, for a collection assembled in memory, in memory)."""
     per_step = raw_bytes_per_step(spec)
     needed_disk = total_steps * per_step
     existing = store_root
@@ -54,9 +56,11 @@ def check_collection_fits(spec: ScenarioSpec, total_steps: int, store_root: Path
         raise MadataError(f"{flag} {total_steps:,} needs up to {_gib(needed_disk)} on disk for {spec.name} "
                           f"({per_step} bytes per step); {existing} has {_gib(free)} free: collect at most "
                           f"{free // per_step:,} steps or free some space")
-    memory = available_memory()
+    if not memory:
+        return
+    available = available_memory()
     needed_memory = MEMORY_COPIES * total_steps * per_step
-    if memory is not None and needed_memory > memory:
+    if available is not None and needed_memory > available:
         raise MadataError(f"{flag} {total_steps:,} needs about {_gib(needed_memory)} of memory to collect "
-                          f"{spec.name}; {_gib(memory)} is available: collect at most "
-                          f"{memory // (MEMORY_COPIES * per_step):,} steps per dataset")
+                          f"{spec.name}; {_gib(available)} is available: collect at most "
+                          f"{available // (MEMORY_COPIES * per_step):,} steps per dataset")

@@ -23,37 +23,29 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
 
-from madatasets.cards import render_card_markdown
 from madatasets.derived import ColumnGather, derive_columns, logical_array, rebuild_from_columns  # noqa: F401
 from madatasets.errors import ChecksumError, MadataError
 from madatasets.fastread import CorruptArray, read_verified
-from madatasets.integrity import array_checksum, card_digest  # noqa: F401  (array_checksum: public here too)
-from madatasets.layout import CARD_MARKDOWN, GROUP, VERSIONS, Layout, fsync_tree, shared
+from madatasets.integrity import array_checksum, card_digest  # noqa: F401  (public here too)
+from madatasets.layout import VERSIONS, Layout, shared
 from madatasets.scenarios import get_spec, scenario_names
-from madatasets.schema import array_attributes
+from madatasets.writer import STORE_LAYOUT, VersionWriter
+from madatasets.writer import chunking as _chunking, compressor as _compressor  # noqa: F401  (benchmarks)
 
 QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert", "mixed")
 MARKER = ".madata-store"
 STORE_FORMAT = 1
-# Groups written with immutable versions, every chunk stored and a card digest.
-STORE_LAYOUT = 2
 DEFAULT_ROOT = "madata-store"
-# Chunks of at least ~2 MB uncompressed keep compression effective and reads few;
-# each shard holds up to 32 chunks and is always written whole.
-CHUNK_BYTES = 2 * 1024 * 1024
-CHUNKS_PER_SHARD = 32
 # ASCII only, whole string: `$` would accept a trailing newline and `\d` full-width digits.
 _ID_PATTERN = re.compile(r"(?P<scenario>[a-z0-9][a-z0-9-]{0,63})/(?P<quality>[a-z-]{1,32})-v(?P<version>[0-9]{1,9})",
                          re.ASCII)
@@ -95,21 +87,6 @@ def parse_id(dataset_id: str) -> DatasetId:
 
 def default_root() -> Path:
     return Path(os.environ.get("MADATA_HOME") or DEFAULT_ROOT)
-
-
-def _chunking(shape: tuple[int, ...], itemsize: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    row_bytes = itemsize * math.prod(shape[1:]) if len(shape) > 1 else itemsize
-    rows = max(1, min(shape[0], CHUNK_BYTES // max(row_bytes, 1)))
-    chunk = (rows,) + tuple(shape[1:])
-    shard_rows = min(rows * CHUNKS_PER_SHARD, math.ceil(max(shape[0], 1) / rows) * rows)
-    return chunk, (shard_rows,) + tuple(shape[1:])
-
-
-def _compressor() -> BloscCodec:
-    # LZ4HC decodes two to three times faster than zstd, which keeps a whole-dataset load
-    # near np.load's memory-copy speed; byte shuffle beats bit shuffle on recorded float32
-    # trajectories. Measured with benchmarks/store_codecs.py (docs/performance.md).
-    return BloscCodec(cname="lz4hc", clevel=9, shuffle="shuffle")
 
 
 def _corrupt(dataset_id: Any, what: str) -> ChecksumError:
@@ -263,8 +240,9 @@ class Store:
                               f"pass --overwrite to replace it")
 
     @contextlib.contextmanager
-    def writing(self, dataset_id: DatasetId, overwrite: bool = False) -> Iterator[Callable[..., Path]]:
-        """Hold the id's lock for a whole collection; yields `write(arrays, card) -> path`.
+    def writing(self, dataset_id: DatasetId, overwrite: bool = False) -> Iterator["Writer"]:
+        """Hold the id's lock for a whole collection; yields a `Writer`: call it as
+        `write(arrays, card) -> path`, or stream arrays through `write.version(agents)`.
 
         Refuses at once (before any expensive work) when the id exists and
         `overwrite` is false, or when another process holds the lock. Removes what
@@ -275,48 +253,13 @@ class Store:
             self.layout.recover(dataset_id.relative_path)
             self.layout.collect_garbage(dataset_id.relative_path)
             self.check_writable(dataset_id, overwrite)
-            yield lambda arrays, card: self._write_unlocked(dataset_id, arrays, card)
+            yield Writer(self, dataset_id)
 
     def write(self, dataset_id: DatasetId, arrays: dict[str, np.ndarray], card: dict[str, Any],
               overwrite: bool = False) -> Path:
         """Write arrays (keys may be 'agent_0/observations') atomically; returns the dataset path."""
         with self.writing(dataset_id, overwrite) as write:
             return write(arrays, card)
-
-    def _write_unlocked(self, dataset_id: DatasetId, arrays: dict[str, np.ndarray],
-                        card: dict[str, Any]) -> Path:
-        relative = dataset_id.relative_path
-        version = self.layout.new_version(relative)
-        try:
-            group = zarr.open_group(version / GROUP, mode="w")
-            # Checksums of the exact arrays written, into the card.
-            checksums = {name: array_checksum(np.ascontiguousarray(array)) for name, array in arrays.items()}
-            agents = card.get("scenario_spec", {}).get("agents", [])
-            for name, array in arrays.items():
-                array = np.ascontiguousarray(array)
-                chunks, shards = _chunking(array.shape, array.dtype.itemsize)
-                # Every chunk stored, zeros too: a missing chunk can then only mean damage.
-                stored = group.create_array(name, shape=array.shape, dtype=array.dtype, chunks=chunks,
-                                            shards=shards, compressors=_compressor(), fill_value=0,
-                                            attributes=array_attributes(name, agents) | {"sha256": checksums[name]},
-                                            config={"write_empty_chunks": True})
-                stored[...] = array
-            # The writer owns these fields: a card loaded from another dataset brings its own.
-            card = {key: value for key, value in card.items() if key not in ("checksums", "derived_arrays")}
-            card["checksums"] = checksums
-            group.attrs.update({"card": card, "card_sha256": card_digest(card), "store_layout": STORE_LAYOUT})
-            (version / CARD_MARKDOWN).write_text(render_card_markdown(card))
-            # Durable before visible: after a power loss the pointer never names missing bytes.
-            fsync_tree(version)
-            self.layout.publish(relative, version)
-        finally:
-            # Whatever failed before the switch leaves the old dataset; after it (the final
-            # directory fsync), the new one, which must then stay.
-            if self.layout.resolve(relative) != version.resolve():
-                shutil.rmtree(version, ignore_errors=True)
-        # Superseded versions nobody is reading go now, the rest at the next write or `madata gc`.
-        self.layout.collect_garbage(relative)
-        return self.path(dataset_id)
 
     # -- reading ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -497,3 +440,30 @@ class Store:
         with contextlib.suppress(OSError):
             staging.rmdir()
         return removed
+
+
+class Writer:
+    """What `Store.writing` yields, with the id's lock held."""
+
+    def __init__(self, store: Store, dataset_id: DatasetId):
+        self.store, self.dataset_id = store, dataset_id
+
+    def __call__(self, arrays: dict[str, np.ndarray], card: dict[str, Any]) -> Path:
+        """Write whole arrays and the card as the id's new version; returns the dataset path."""
+        with self.version(card.get("scenario_spec", {}).get("agents", [])) as version:
+            for name, array in arrays.items():
+                version.put(name, array)
+            version.commit(card)
+        return self.store.path(self.dataset_id)
+
+    @contextlib.contextmanager
+    def version(self, agents: list[str] | tuple[str, ...]) -> Iterator[VersionWriter]:
+        """A new version to fill (`put`, `stream`) and `commit`; removed if anything fails first."""
+        relative = self.dataset_id.relative_path
+        version = VersionWriter(self.store.layout, relative, agents)
+        try:
+            yield version
+        finally:
+            version.discard_unless_published()
+        # Superseded versions nobody is reading go now, the rest at the next write or `madata gc`.
+        self.store.layout.collect_garbage(relative)

@@ -90,7 +90,7 @@ def _crash_at(monkeypatch, n: int) -> list[str]:
     """Make the n-th call of rename, replace, symlink, fsync or the exchange raise."""
     calls: list[str] = []
     for module, name in [(os, "rename"), (os, "replace"), (os, "symlink"), (os, "fsync"),
-                         (layout_module, "_exchange")]:
+                         (layout_module, "exchange")]:
         original = getattr(module, name)
 
         def wrapper(*args, _original=original, _name=name, **kwargs):
@@ -129,7 +129,7 @@ def test_a_crash_at_any_step_of_the_swap_leaves_old_or_new(tmp_path, monkeypatch
         else:
             shutil.copytree(LEGACY, root)
         if start == "legacy-no-exchange":
-            monkeypatch.setattr(layout_module, "_exchange", lambda a, b: False)
+            monkeypatch.setattr(layout_module, "exchange", lambda a, b: False)
         return Store(root)
 
     store = fresh_store("dry-run")
@@ -157,14 +157,12 @@ def test_a_killed_writer_leaves_staging_that_gc_removes(spread, store_path):
     # A writer killed by SIGKILL after filling its staging version, before the switch.
     script = (
         "import sys, time\n"
-        "import madatasets, madatasets.layout as layout\n"
+        "import madatasets, madatasets.writer as writer\n"
         "from madatasets.store import Store, parse_id\n"
         "def hang(root):\n"
         "    print('staged', flush=True)\n"
         "    time.sleep(120)\n"
-        "layout.fsync_tree = hang\n"
-        "import madatasets.store as store_module\n"
-        "store_module.fsync_tree = hang\n"
+        "writer.fsync_tree = hang\n"
         f"store = Store({str(store_path)!r})\n"
         f"dataset = madatasets.load({ID!r}, store)\n"
         f"store.write(parse_id({ID!r}), dataset.arrays, dataset.card, overwrite=True)\n")

@@ -157,10 +157,10 @@ def test_chunks_are_at_least_a_megabyte_or_whole_array(store_path):
 
 
 def _tiny_shards(monkeypatch):
-    import madatasets.store as store_module
+    import madatasets.writer as writer_module
     # Tiny chunks so that there are several shards and a partial edge chunk.
-    monkeypatch.setattr(store_module, "CHUNK_BYTES", 256)
-    monkeypatch.setattr(store_module, "CHUNKS_PER_SHARD", 3)
+    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(writer_module, "CHUNKS_PER_SHARD", 3)
 
 
 def _tiny_arrays():
@@ -229,6 +229,7 @@ def test_writer_stores_every_chunk_and_the_reader_agrees(tmp_path, monkeypatch):
                                      "created": "x", "command": "x"})
     group = store.path(dataset_id) / "data.zarr"
     assert (group / "observations" / "c" / "0" / "0" / "0").exists()     # all-zero shard written
+    assert len(list((group / "observations" / "c").iterdir())) > 3        # several shards
     for name, array in arrays.items():
         np.testing.assert_array_equal(read_array(group / name, strict=True), array)
 
