@@ -128,3 +128,32 @@ def test_gc_on_a_clean_store(store_path):
     madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
     result = madata("gc", "--store", str(store_path))
     assert result.returncode == 0 and "removed 0 " in result.stdout
+
+
+def test_bench_on_a_corrupted_dataset_refuses_and_writes_no_results(store_path, tmp_path):
+    import os
+    from pathlib import Path
+    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    group = Path(os.path.realpath(Path(store_path) / "mpe-spread-3" / "random-v0")) / "data.zarr"
+    shard = next(p for p in sorted((group / "rewards" / "c").rglob("*")) if p.is_file())
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    shard.write_bytes(bytes(data))
+    out = tmp_path / "results"
+    result = madata("bench", "bc", "--dataset", "mpe-spread-3/random-v0", "--steps", "2", "--seeds", "1",
+                    "--out", str(out), "--quiet", "--store", str(store_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'rewards'" in lines[0], result.stderr
+    assert not out.exists() or not list(out.rglob("*.json"))
+
+
+def test_a_second_hdf5_export_needs_overwrite(store_path, tmp_path):
+    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    target = tmp_path / "x.h5"
+    base = ["export", "mpe-spread-3/random-v0", "--format", "hdf5", "--out", str(target), "--store", str(store_path)]
+    assert madata(*base).returncode == 0
+    again = madata(*base)
+    assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
+    assert madata(*base, "--overwrite").returncode == 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("x.h5")] == ["x.h5"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 import madatasets
 import madatasets.layout as layout_module
@@ -192,3 +193,15 @@ def test_gc_restores_a_dataset_stranded_by_the_old_writer(tmp_path):
     removed = store.gc()
     assert removed == [root / ".tmp" / "4567"] and not (root / ".tmp").exists()
     store.verify(ID)
+
+
+def test_a_version_being_read_outlives_its_overwrite_until_released(spread, store_path):
+    store = Store(store_path)
+    with store.snapshot(parse_id(ID)) as held_group:
+        store.write(parse_id(ID), _variant(spread, 1), spread.card, overwrite=True)
+        assert held_group.exists() and len(_versions(store_path)) == 2     # not removed under the reader
+        assert store.gc() == []                                            # nor by gc
+        np.testing.assert_array_equal(zarr.open_array(held_group / "rewards")[...],
+                                      spread.rewards)
+    removed = store.gc()
+    assert removed == [held_group.parent] and len(_versions(store_path)) == 1
