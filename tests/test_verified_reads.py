@@ -164,3 +164,17 @@ def test_a_corrupt_legacy_residual_fails_the_rebuilt_states(legacy):
     residual[0, 0] = residual[0, 0] + 1.0
     with pytest.raises(ChecksumError, match="'states'"):
         Store(legacy).verify("mpe-tag-3v1/random-v0")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda card: card["checksums"].clear(), "checksum table is empty"),
+    (lambda card: card.update(total_steps=card["total_steps"] + 1), "its card says"),
+])
+def test_a_legacy_card_without_digest_is_still_checked(legacy, edit, message):
+    meta_path = legacy / "mpe-spread-3" / "random-v0" / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    assert "card_sha256" not in meta["attributes"]
+    edit(meta["attributes"]["card"])
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ChecksumError, match=message):
+        Store(legacy).verify(ID)
