@@ -10,6 +10,7 @@ cache), and disk bytes per step against raw.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import madatasets
 from timing import best_of, positive_int  # benchmarks/timing.py (the script directory is on sys.path)
 from collectors.collect import collect
 from madatasets.errors import MadataError
+from madatasets.integrity import array_checksum
 from madatasets.store import Store
 
 
@@ -35,10 +37,12 @@ def measure(dataset_id: str, store: Store, repeats: int) -> dict[str, float]:
         for path in paths:
             np.load(path)                              # warm the page cache for np.load too
         npy_seconds = best_of(repeats, lambda: [np.load(p) for p in paths])
+    # What verification adds at least: sha256 of every array, alone, in one thread.
+    hash_seconds = best_of(repeats, lambda: [array_checksum(a) for a in dataset.arrays.values()])
     load_seconds = best_of(repeats, lambda: madatasets.load(dataset_id, store))
     unverified_seconds = best_of(repeats, lambda: madatasets.load(dataset_id, store, verify=False))
     disk = store.disk_bytes(dataset_id)
-    return {"steps": steps, "load_s": load_seconds, "unverified_s": unverified_seconds, "npy_s": npy_seconds,
+    return {"steps": steps, "hash_s": hash_seconds, "load_s": load_seconds, "unverified_s": unverified_seconds, "npy_s": npy_seconds,
             "disk_bytes_per_step": disk / steps, "raw_bytes_per_step": raw_bytes / steps}
 
 
@@ -71,6 +75,8 @@ def main() -> None:
           f"{row['load_s'] / row['npy_s']:.2f}x | {row['unverified_s'] / row['npy_s']:.2f}x | "
           f"{row['disk_bytes_per_step']:.1f} | "
           f"{row['raw_bytes_per_step']:.1f} | {row['disk_bytes_per_step'] / row['raw_bytes_per_step']:.2f} |")
+    print(f"\nsha256 of every array alone, one thread: {row['hash_s']:.3f} s "
+          f"(load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
