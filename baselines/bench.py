@@ -33,7 +33,6 @@ from madatasets import __version__ as madata_version
 from madatasets.dataset import load
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec
-from madatasets.scores import normalized_score
 from madatasets.store import Store, parse_id
 
 RESULTS_SCHEMA = "madata.results"
@@ -96,11 +95,12 @@ def run_directory(out_dir: str | Path, dataset_id: str, label: str) -> Path:
     return Path(out_dir) / parsed.scenario / f"{parsed.quality}-v{parsed.version}" / label.replace("/", "_")
 
 
-def _normalized(dataset_id: str, returns: float) -> float | None:
-    try:
-        return float(normalized_score(dataset_id, returns))
-    except MadataError:
+def _normalized(references: dict[str, float], returns: float) -> float | None:
+    """Normalized score against `references` (a dataset card's, never today's registry: a
+    dataset keeps the references it was made with); None without random and expert."""
+    if not {"random", "expert"} <= references.keys():
         return None
+    return float(100.0 * (returns - references["random"]) / (references["expert"] - references["random"]))
 
 
 def machine_info(threads: int) -> dict[str, Any]:
@@ -163,6 +163,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     directory = run_directory(spec.out_dir, spec.dataset_id, label)
     directory.mkdir(parents=True, exist_ok=True)
     curve: list[dict[str, Any]] = []
+    references = dataset.card.get("reference_scores", {})
     update_seconds = evaluation_seconds = 0.0
     diverged_at: int | None = None
     losses: dict[str, float] = {}
@@ -174,7 +175,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         evaluation_seconds += time.perf_counter() - tick
         mean = float(returns.mean())
         point = {"update": update, "mean_return": mean, "std_return": float(returns.std()),
-                 "normalized": _normalized(spec.dataset_id, mean), "losses": dict(losses)}
+                 "normalized": _normalized(references, mean), "losses": dict(losses)}
         if decentralized:   # MABCQ's value difference (Fig 3) and extrapolation error (Table 5)
             point["diagnostics"] = evaluator.diagnostics(algorithm)
         curve.append(point)
@@ -201,9 +202,9 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION,
                 "algorithm": spec.algorithm, "config": config.to_dict(), "dataset_id": spec.dataset_id,
                 "scenario": scenario, "scenario_version": dataset.spec.version, "seed": spec.seed,
-                "updates": spec.steps, "policy": algorithm.policy_state()}, checkpoint_path)
+                "updates": spec.steps, "reference_scores": references, "policy": algorithm.policy_state()},
+               checkpoint_path)
     wall = time.perf_counter() - started
-    references = dataset.spec.reference_scores
     results = {
         "schema": RESULTS_SCHEMA, "schema_version": RESULTS_SCHEMA_VERSION,
         "label": label, "algorithm": spec.algorithm, "critic": config.critic, "preset": spec.preset,
@@ -302,4 +303,12 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 32, seed: int | None =
     mean = float(returns.mean())
     return {"checkpoint": str(path), "dataset_id": checkpoint["dataset_id"], "algorithm": checkpoint["algorithm"],
             "episodes": episodes, "seed": seed, "mean_return": mean, "std_return": float(returns.std()),
-            "normalized": _normalized(checkpoint["dataset_id"], mean), "returns": returns.tolist()}
+            "normalized": _normalized(_checkpoint_references(checkpoint), mean), "returns": returns.tolist()}
+
+
+def _checkpoint_references(checkpoint: dict[str, Any]) -> dict[str, float]:
+    # Checkpoints written before they carried their dataset's references fall back to the registry's.
+    if "reference_scores" in checkpoint:
+        return checkpoint["reference_scores"]
+    from madatasets.scores import reference_scores
+    return reference_scores(checkpoint["dataset_id"])

@@ -508,20 +508,23 @@ def run_otc(spec: OTCRunSpec) -> list[dict[str, Any]]:
     log(f"pre-trained {spec.backbone} on {spec.dataset_id} seed {spec.seed} in {pretrain_seconds:.0f}s")
 
     evaluator = DecentralizedEvaluator.for_dataset(dataset, config, spec.eval_episodes, spec.seed)
-    offline_point = _evaluate(evaluator, algorithm, spec.dataset_id, _normalized)
+    references = dataset.card.get("reference_scores", {})   # the dataset's own, as made
+
+    def normalized(dataset_id: str, mean: float) -> float | None:
+        return _normalized(references, mean)
+    offline_point = _evaluate(evaluator, algorithm, spec.dataset_id, normalized)
     envs = [make(scenario) for _ in range(otc.online_envs)]
     results = []
     try:
         for variant in spec.variants:
             results.append(_run_variant(spec, otc, variant, algorithm, embedding_model, offline, evaluator, envs,
-                                        offline_point, dict(offline_losses), _normalized, log))
+                                        offline_point, dict(offline_losses), normalized, log))
     finally:
         for env in envs:
             env.close()
         evaluator.close()
 
     written = []
-    references = dataset.spec.reference_scores
     for variant, (curve, deployments, tuned, seconds) in zip(spec.variants, results):
         label = variant_label(spec, otc, variant)
         directory = run_directory(spec.out_dir, spec.dataset_id, label)

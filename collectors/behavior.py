@@ -53,6 +53,10 @@ from madatasets.store import array_checksum
 ZOO_DIR = Path(__file__).with_name("zoo")
 ZOO_INDEX = "index.json"
 ZOO_FORMAT = 1
+# The zoo's version: what "medium" or "expert" means. New behaviour policies bump it;
+# datasets collected from zoo version N get `-vN` ids and record it on their card.
+# Version 0: SB3 TD3 64x64 with 7.5k-200k steps (see docs/zoo.md, history).
+ZOO_VERSION = 1
 ROLES = ("early", "medium", "expert")
 # Seeds of evaluation episodes; the final 100-episode evaluation uses the same seed
 # as the random reference scores so that both references see the same starts.
@@ -67,7 +71,7 @@ class TrainConfig:
     scenario: str
     steps: int
     seed: int = 0
-    algorithm: str = "td3"                # "td3", "sac" or "ppo"
+    algorithm: str = "td3"                # "td3" (collectors/td3.py), or SB3's "sb3-td3", "sac", "ppo"
     hidden: tuple[int, ...] = (64, 64)    # actor and critic hidden layers
     learning_rate: float = 1e-3
     batch_size: int = 256
@@ -81,9 +85,18 @@ class TrainConfig:
     # nearest prey (mpe2's shape=True term, which uses 0.1). Evaluations, checkpoint
     # choice and every recorded transition use the environment's own reward.
     reward_shaping: float = 0.0
+    policy_noise: float = 0.2             # TD3 (ours): target-policy smoothing noise, clipped at noise_clip
+    noise_clip: float = 0.5
+    policy_delay: int = 2                 # TD3 (ours): critic updates per actor/target update
+    # TD3 (ours): the learner sees only the first `state_dims` state entries (0: all). Ant-v5's
+    # state ends with 78 contact forces, large and noisy; the exported actor still takes the
+    # whole state, with zero weights on the entries the learner did not see.
+    state_dims: int = 0
     eval_every: int = 5_000               # checkpoint + periodic evaluation interval
     eval_episodes: int = 5                # episodes per periodic evaluation
     final_eval_episodes: int = 100        # episodes per kept checkpoint at the end
+    selection_candidates: int = 5         # best periodic checkpoints re-evaluated to choose the expert
+    selection_episodes: int = 0           # episodes of that re-evaluation (0: expert = best periodic)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {"hidden": list(self.hidden)}
@@ -93,32 +106,39 @@ class TrainConfig:
         return TrainConfig(**(values | {"hidden": tuple(values["hidden"])}))
 
 
-# Per-scenario step budgets. One run at a time on a 2-core CPU shared with other
-# engineers (one torch thread), all nine within about 80 minutes: under that load
-# TD3 ran at 45-190 steps/s, so these are small budgets, and the last scenarios of
-# the queue got the least (docs/zoo.md). MPE episodes are 25 steps with no
-# termination: a shorter horizon (gamma 0.95) and more frequent checkpoints.
-_MPE = dict(gamma=0.95, learning_starts=1_000, eval_every=2_500, eval_episodes=20)
-ALGORITHMS = ("td3", "sac", "ppo")
+# Zoo v1 budgets: our TD3 (collectors/td3.py) with the TD3 paper's settings (256x256,
+# batch 100, lr 1e-3, 10k uniform warm-up on HalfCheetah and Ant, 1k elsewhere as in
+# the paper), 300k-500k steps: 20-45 minutes per run at one torch thread here
+# (docs/zoo.md gives the measured wall time per scenario). Periodic evaluations of 10
+# episodes every 10k steps; the 5 best are re-evaluated on 50 fresh episodes to
+# choose the expert. MPE: 25-step episodes with no termination, gamma 0.95, and
+# more evaluation episodes (they are cheap and contacts are rare on tag/world).
+_TD3 = dict(algorithm="td3", hidden=(256, 256), batch_size=100, learning_rate=1e-3, learning_starts=1_000,
+            eval_every=10_000, eval_episodes=10, selection_episodes=50)
+_MPE = dict(_TD3, gamma=0.95, eval_every=10_000, eval_episodes=50)
+ALGORITHMS = ("td3", "sb3-td3", "sac", "ppo")
 # PPO (on-policy, no replay warm-up): SB3's usual settings, larger minibatches.
-_PPO = dict(algorithm="ppo", learning_starts=0, learning_rate=3e-4, batch_size=256, n_steps=2_048, n_epochs=10)
-ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {"ppo": _PPO}
+_PPO = dict(algorithm="ppo", learning_starts=0, learning_rate=3e-4, batch_size=256, n_steps=2_048, n_epochs=10,
+            hidden=(64, 64), selection_episodes=0)
+_SB3 = dict(hidden=(64, 64), batch_size=256, learning_starts=2_000, selection_episodes=0)
+ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {"ppo": _PPO, "sb3-td3": _SB3, "sac": _SB3, "td3": _TD3}
 BUDGETS: dict[str, dict[str, Any]] = {
-    "mpe-spread-3": dict(steps=50_000, **_MPE),
-    # tag's reward is +10 per predator-prey contact and nothing else: unshaped TD3 (10k and
-    # 40k steps) and PPO (100k) never beat random, so training adds mpe2's distance shaping.
-    # Contacts are rare, so 20 evaluation episodes picked a lucky checkpoint: use 100.
-    "mpe-tag-3v1": dict(steps=50_000, reward_shaping=0.1, **(_MPE | {"eval_episodes": 100})),
-    "mpe-world-4v2": dict(steps=7_500, **_MPE),
-    "halfcheetah-2x3": dict(steps=60_000),
-    "walker2d-2x3": dict(steps=50_000),
-    "hopper-3x1": dict(steps=40_000),
-    # Ant: an untrained actor stands still and collects the healthy reward (~980);
-    # short runs fall over and score below it, so Ant gets a longer budget and the
-    # usual 10k-step random warm-up.
-    "ant-4x2": dict(steps=200_000, learning_starts=10_000, eval_every=10_000),
-    "ant-2x4": dict(steps=200_000, learning_starts=10_000, eval_every=10_000),
-    "swimmer-2x1": dict(steps=10_000, gamma=0.999),
+    "mpe-spread-3": dict(steps=300_000, **_MPE),
+    # tag/world: the environment's reward is +10 per predator-prey contact and nothing
+    # else; training alone adds mpe2's distance shaping (evaluations use the true reward).
+    "mpe-tag-3v1": dict(steps=300_000, reward_shaping=0.1, **_MPE),
+    "mpe-world-4v2": dict(steps=300_000, reward_shaping=0.1, **_MPE),
+    "halfcheetah-2x3": dict(steps=150_000, **(_TD3 | {"learning_starts": 10_000})),
+    "walker2d-2x3": dict(steps=400_000, **_TD3),
+    "hopper-3x1": dict(steps=300_000, **_TD3),
+    # Ant: the learner sees positions and velocities (the state's first 27 entries), not the 78
+    # contact forces (a first run on all 105 reached 556 in 140k steps, below standing still).
+    # ant-2x4 and ant-4x2 have the same joint view (collectors/train_td3.joint_view): one run
+    # serves both (`--run-dir .madata-runs/ant-4x2-seed0`).
+    "ant-4x2": dict(steps=500_000, state_dims=27, **(_TD3 | {"learning_starts": 10_000})),
+    "ant-2x4": dict(steps=500_000, state_dims=27, **(_TD3 | {"learning_starts": 10_000})),
+    # Swimmer needs a long horizon (the zoo of stable-baselines3 uses gamma 0.9999).
+    "swimmer-2x1": dict(steps=300_000, **(_TD3 | {"gamma": 0.9999})),
 }
 
 
@@ -379,6 +399,7 @@ class Checkpoint:
     eval_mean: float | None = None
     eval_std: float | None = None
     before_updates: bool = False   # the snapshot taken at the end of warm-up, before any update
+    selection_mean: float | None = None   # mean over the expert-selection episodes, if re-evaluated
 
 
 def _checkpoint_callback(config: TrainConfig, evaluate: bool, stop_at: int | None, progress: bool):
@@ -428,8 +449,13 @@ def first_update_step(config: TrainConfig) -> int:
 
 def run_training(config: TrainConfig, evaluate: bool = True, stop_at: int | None = None,
                  record: bool = False, progress: bool = True) -> tuple[list[Checkpoint], JointEnv]:
-    """Train with SB3; returns the checkpoints and the env (with its recorded transitions)."""
+    """Train; returns the checkpoints and the env (with its recorded transitions)."""
     import torch
+
+    if config.algorithm == "td3":
+        from collectors.train_td3 import run_td3
+        checkpoints, env, _ = run_td3(config, evaluate=evaluate, stop_at=stop_at, record=record, progress=progress)
+        return checkpoints, env
 
     require("stable_baselines3")   # a one-line install hint instead of an ImportError
     from stable_baselines3 import PPO, SAC, TD3
@@ -449,9 +475,9 @@ def run_training(config: TrainConfig, evaluate: bool = True, stop_at: int | None
         _quiet_logger(model)
         model.learn(total_timesteps=total, callback=callback)
         return callback.checkpoints, env
-    algorithm = {"sac": SAC, "td3": TD3}[config.algorithm]
+    algorithm = {"sac": SAC, "sb3-td3": TD3}[config.algorithm]
     extra: dict[str, Any] = {}
-    if config.algorithm == "td3":
+    if config.algorithm == "sb3-td3":
         from stable_baselines3.common.noise import NormalActionNoise
         size = env.action_space.shape[0]
         # SB3 draws this noise from numpy's global generator, which `seed=` seeds.
@@ -473,7 +499,7 @@ def _quiet_logger(model: Any) -> None:
 
 
 def select_checkpoints(eval_means: list[float], random_reference: float,
-                       before_updates: list[bool] | None = None) -> dict[str, int]:
+                       before_updates: list[bool] | None = None, expert: int | None = None) -> dict[str, int]:
     """Indices of the kept checkpoints, from their periodic evaluation means (in step order).
 
     expert: the best trained checkpoint; medium: the first trained checkpoint reaching
@@ -485,7 +511,8 @@ def select_checkpoints(eval_means: list[float], random_reference: float,
     trained = np.flatnonzero(~untrained)
     if trained.size < 2:
         raise MadataError("need at least two trained checkpoints to choose early, medium and expert")
-    expert = int(trained[np.argmax(means[trained])])
+    if expert is None:
+        expert = int(trained[np.argmax(means[trained])])
     # If no checkpoint beats random the target lies above expert; clamp it so that
     # medium is then the first checkpoint as good as expert (the roles mean little then).
     target = min(random_reference + MEDIUM_FRACTION * (means[expert] - random_reference), means[expert])
@@ -494,8 +521,34 @@ def select_checkpoints(eval_means: list[float], random_reference: float,
     return {"early": early, "medium": medium, "expert": expert}
 
 
+SELECTION_EVAL_SEED = 3_000_017
+
+
+def refine_expert(config: TrainConfig, checkpoints: list[Checkpoint], chosen: dict[str, int],
+                  progress: bool = False) -> dict[str, int]:
+    """Re-evaluate the `selection_candidates` best trained checkpoints over `selection_episodes`
+    (episode seeds of their own, neither the periodic nor the final ones) and make the best the expert.
+
+    A periodic evaluation of a few episodes favours lucky checkpoints; the final 100-episode
+    figure then disappoints. Medium keeps its rule, re-applied if expert moved earlier.
+    """
+    if config.selection_episodes <= 0:
+        return chosen
+    trained = [k for k, c in enumerate(checkpoints) if not c.before_updates]
+    ranked = sorted(trained, key=lambda k: checkpoints[k].eval_mean, reverse=True)[: config.selection_candidates]
+    scores = {}
+    for k in ranked:
+        returns = evaluate_actor(config.scenario, checkpoints[k].actor, config.selection_episodes,
+                                 SELECTION_EVAL_SEED + config.seed, progress=progress,
+                                 description=f"select step {checkpoints[k].step}")
+        scores[k] = float(returns.mean())
+        checkpoints[k].selection_mean = scores[k]
+    expert = max(scores, key=lambda k: (scores[k], -k))
+    return chosen | {"expert": expert}
+
+
 def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool = True,
-                   command: str | None = None) -> dict[str, Any]:
+                   command: str | None = None, run_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
     """Train, pick early/medium/expert, evaluate each over `final_eval_episodes`, write them to the zoo."""
     spec = get_spec(config.scenario)
     random_reference = spec.reference_scores.get("random")
@@ -503,26 +556,47 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         raise MadataError(f"no random reference score for {config.scenario}; run "
                           f"`madata reference {config.scenario}` first (medium is defined relative to it)")
     started = time.time()
-    checkpoints, env = run_training(config, evaluate=True, record=True, progress=progress)
-    train_seconds = time.time() - started
+    if config.algorithm == "td3":
+        from collectors.train_td3 import replay_checksum, run_td3
+        # Without a run folder the run is not resumable (the CLI always gives one).
+        checkpoints, env, trainer = run_td3(config, evaluate=True, progress=progress,
+                                            run_dir=Path(run_dir) if run_dir is not None else None, resume=resume)
+        train_seconds = trainer.state.wall_seconds
+    else:
+        checkpoints, env = run_training(config, evaluate=True, record=True, progress=progress)
+        train_seconds = time.time() - started
     chosen = select_checkpoints([c.eval_mean for c in checkpoints], random_reference,
                                 [c.before_updates for c in checkpoints])
+    chosen = refine_expert(config, checkpoints, chosen, progress)
+    chosen = select_checkpoints([c.eval_mean for c in checkpoints], random_reference,
+                                [c.before_updates for c in checkpoints], expert=chosen["expert"])
     medium_step = checkpoints[chosen["medium"]].step
-    replay = cut_at_step(env.recorded_episodes(), medium_step)
+    if config.algorithm == "td3":
+        starts = trainer.state.episode_starts
+        medium_replay = {"steps": medium_step, "episodes": sum(1 for s in starts if s < medium_step),
+                         "stop_step": medium_step, "sha256": replay_checksum(trainer, medium_step),
+                         "sha256_of": "learner replay buffer (states, actions, rewards, next_states, not_done)"}
+    else:
+        replay = cut_at_step(env.recorded_episodes(), medium_step)
+        medium_replay = {"steps": int(sum(len(e["actions"]) for e in replay)), "episodes": len(replay),
+                         "stop_step": medium_step, "sha256": buffer_checksum(replay, spec.n_agents)}
     entry: dict[str, Any] = {
-        "scenario_version": spec.version, "package_versions": spec.package_versions(),
-        "torch_version": _version("torch"), "stable_baselines3_version": _version("stable-baselines3"),
+        "zoo_version": ZOO_VERSION, "scenario_version": spec.version, "package_versions": spec.package_versions(),
+        "torch_version": _version("torch"),
         "machine": platform.machine(), "algorithm": config.algorithm, "config": config.to_dict(),
         "seed": config.seed, "training_steps": config.steps, "train_wall_seconds": round(train_seconds, 1),
         "command": command or f"madata train-behavior {config.scenario} --steps {config.steps} --seed {config.seed}",
         "input": "state", "joint_action_size": int(sum(spec.act_sizes)),
         "random_reference": random_reference,
         "checkpoints": [{"step": c.step, "eval_mean": c.eval_mean, "eval_std": c.eval_std,
-                         "before_updates": c.before_updates} for c in checkpoints],
-        "medium_replay": {"steps": int(sum(len(e["actions"]) for e in replay)), "episodes": len(replay),
-                          "stop_step": medium_step, "sha256": buffer_checksum(replay, spec.n_agents)},
+                         "before_updates": c.before_updates}
+                        | ({"selection_mean": c.selection_mean} if c.selection_mean is not None else {})
+                        for c in checkpoints],
+        "medium_replay": medium_replay,
         "policies": {},
     }
+    if config.algorithm != "td3":
+        entry["stable_baselines3_version"] = _version("stable-baselines3")
     scenario_dir = zoo_dir / config.scenario
     for role in ROLES:
         checkpoint = checkpoints[chosen[role]]
@@ -568,14 +642,20 @@ def _version(package: str) -> str:
 def read_zoo_index(zoo_dir: Path = ZOO_DIR) -> dict[str, Any]:
     path = Path(zoo_dir) / ZOO_INDEX
     if not path.exists():
-        return {"format": ZOO_FORMAT, "scenarios": {}}
-    return json.loads(path.read_text())
+        return {"format": ZOO_FORMAT, "zoo_version": ZOO_VERSION, "scenarios": {}}
+    index = json.loads(path.read_text())
+    index.setdefault("zoo_version", 0)   # indexes written before versioning are version 0
+    return index
 
 
 def update_zoo_index(zoo_dir: Path, scenario: str, entry: dict[str, Any]) -> None:
     zoo_dir = Path(zoo_dir)
     zoo_dir.mkdir(parents=True, exist_ok=True)
     index = read_zoo_index(zoo_dir)
+    if index["zoo_version"] != ZOO_VERSION and index["scenarios"]:
+        raise MadataError(f"the zoo at {zoo_dir} is version {index['zoo_version']}, this code writes version "
+                          f"{ZOO_VERSION}; train into an empty --zoo folder")
+    index["zoo_version"] = ZOO_VERSION
     index["scenarios"][scenario] = entry
     index["scenarios"] = dict(sorted(index["scenarios"].items()))
     staging = zoo_dir / f".{ZOO_INDEX}.{os.getpid()}"
@@ -624,15 +704,22 @@ def regenerate_medium_replay(scenario: str, zoo_dir: Path | None = None,
     entry = zoo_entry(scenario, zoo_dir)
     config = TrainConfig.from_dict(entry["config"])
     stop = entry["medium_replay"]["stop_step"]
-    checkpoints, env = run_training(config, evaluate=False, stop_at=stop, record=True, progress=progress)
-    episodes = cut_at_step(env.recorded_episodes(), stop)
-    rerun_actor = next(c.actor for c in checkpoints if c.step == stop)
     spec = get_spec(scenario)
+    if config.algorithm == "td3":
+        from collectors.train_td3 import replay_checksum, run_td3
+        checkpoints, env, trainer = run_td3(config, evaluate=False, stop_at=stop, record=True, progress=progress)
+        rerun_buffer = replay_checksum(trainer, stop)
+    else:
+        checkpoints, env = run_training(config, evaluate=False, stop_at=stop, record=True, progress=progress)
+    episodes = cut_at_step(env.recorded_episodes(), stop)
+    if config.algorithm != "td3":
+        rerun_buffer = buffer_checksum(episodes, spec.n_agents)
+    rerun_actor = next(c.actor for c in checkpoints if c.step == stop)
     report = {
         "stop_step": stop, "zoo_medium_sha256": entry["policies"]["medium"]["sha256"],
         "rerun_medium_sha256": rerun_actor.checksum,
         "zoo_buffer_sha256": entry["medium_replay"]["sha256"],
-        "rerun_buffer_sha256": buffer_checksum(episodes, spec.n_agents),
+        "rerun_buffer_sha256": rerun_buffer,
         "training_command": entry["command"], "training_config": entry["config"],
     }
     report["reproduced"] = (report["zoo_medium_sha256"] == report["rerun_medium_sha256"]

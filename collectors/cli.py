@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from madatasets.errors import MadataError
 from madatasets.scenarios import scenario_names
 
 COMMANDS: list[click.Command] = []
@@ -20,21 +21,31 @@ zoo_option = click.option("--zoo", "zoo_dir", type=click.Path(file_okay=False), 
 
 @click.command(name="train-behavior")
 @click.argument("scenario", type=click.Choice(scenario_names()))
-@click.option("--steps", type=click.IntRange(min=1), default=None,
+@click.option("--env-steps", "--steps", "steps", type=click.IntRange(min=1), default=None,
               help="Environment steps of training (default: the scenario's budget, see docs/zoo.md).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--algorithm", type=click.Choice(["td3", "sac", "ppo"]), default=None,
-              help="SB3 algorithm (default: the scenario's budget, see docs/zoo.md).")
+@click.option("--algorithm", type=click.Choice(["td3", "sb3-td3", "sac", "ppo"]), default=None,
+              help="td3: the zoo's own TD3 (resumable); sb3-td3, sac, ppo: stable-baselines3 "
+                   "(default: the scenario's budget, see docs/zoo.md).")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="td3: folder of the resumable training state (default .madata-runs/SCENARIO-seedS).")
+@click.option("--resume", is_flag=True, help="td3: continue the run saved in --run-dir.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @zoo_option
-def train_behavior_command(scenario: str, steps: int | None, seed: int, algorithm: str, quiet: bool,
-                           zoo_dir: str | None) -> None:
+def train_behavior_command(scenario: str, steps: int | None, seed: int, algorithm: str, run_dir: str | None,
+                           resume: bool, quiet: bool, zoo_dir: str | None) -> None:
     """Train SCENARIO's behaviour policy online and store early/medium/expert checkpoints in the zoo."""
     from collectors.behavior import ZOO_DIR, default_config, train_behavior
+    from madatasets.errors import MadataError
     config = default_config(scenario, steps=steps, seed=seed, algorithm=algorithm)
-    command = f"madata train-behavior {scenario} --steps {config.steps} --seed {seed} --algorithm {config.algorithm}"
+    if config.algorithm != "td3" and (resume or run_dir):
+        raise MadataError(f"--resume and --run-dir apply to --algorithm td3 only, not {config.algorithm}")
+    command = (f"madata train-behavior {scenario} --env-steps {config.steps} --seed {seed} "
+               f"--algorithm {config.algorithm}" + (f" --run-dir {run_dir} --resume" if run_dir else ""))
+    from collectors.train_td3 import default_run_dir
+    folder = (Path(run_dir) if run_dir else default_run_dir(config)) if config.algorithm == "td3" else None
     entry = train_behavior(config, zoo_dir=Path(zoo_dir) if zoo_dir else ZOO_DIR, progress=not quiet,
-                           command=command)
+                           command=command, run_dir=folder, resume=resume)
     click.echo(f"{scenario}: {config.algorithm} {config.steps} steps in {entry['train_wall_seconds']:.0f}s")
     for checkpoint in entry["checkpoints"]:
         click.echo(f"  step {checkpoint['step']:>8}: periodic eval {checkpoint['eval_mean']:10.3f} "
@@ -49,46 +60,68 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
 COMMANDS.append(train_behavior_command)
 
 
-@click.command(name="reference-expert")
+REFERENCE_POLICIES = ("random", "scripted", "expert")
+
+
+def _measure_and_record(scenario: str, policy: str, episodes: int | None, workers: int, progress: bool) -> None:
+    from collectors.references import default_episodes, measure_reference, save_reference
+    from madatasets.scenarios import get_spec
+    episodes = episodes or default_episodes(scenario)
+    entry = measure_reference(scenario, policy, episodes=episodes, workers=workers, progress=progress)
+    random_reference = get_spec(scenario).reference_scores.get("random")
+    if policy != "random" and random_reference is not None and entry["mean"] <= random_reference:
+        # A normalized score needs expert > random; recording this would flip its sign.
+        raise MadataError(f"{scenario}: {policy} reference NOT recorded: it scores {entry['mean']:.3f}, not above "
+                          f"the random reference {random_reference:.3f}; train longer "
+                          f"(`madata train-behavior {scenario} --env-steps N`)")
+    entry["command"] = f"madata reference {scenario} --policy {policy} --episodes {episodes}"
+    save_reference(scenario, policy, entry)
+    click.echo(f"{scenario}: {policy} reference {entry['mean']:.3f} +- {entry['stderr']:.3f} (standard error) "
+               f"over {entry['episodes']} episodes ({entry['policy']})")
+
+
+@click.command(name="reference")
 @click.argument("scenarios", metavar="SCENARIO...", nargs=-1, required=True,
                 type=click.Choice(scenario_names() + ["all"]))
-@click.option("--episodes", type=click.IntRange(min=100), default=100, show_default=True)
+@click.option("--policy", type=click.Choice(REFERENCE_POLICIES), default="random", show_default=True,
+              help="random: uniform random actions; scripted: the MPE yardstick controller; expert: the zoo expert.")
+@click.option("--episodes", type=click.IntRange(min=100), default=None,
+              help="Episodes (default 1,000 on MPE, 100 on MaMuJoCo).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def reference_expert(scenarios: tuple[str, ...], episodes: int, workers: int, quiet: bool) -> None:
-    """Measure the expert reference score of SCENARIO (zoo expert, deterministic) and record it."""
+def reference(scenarios: tuple[str, ...], policy: str, episodes: int | None, workers: int, quiet: bool) -> None:
+    """Measure a reference score of SCENARIO (mean return, standard error) and record it."""
     from collectors.behavior import zoo_scenarios
-    from collectors.collect import measure_expert_reference, save_reference
-    from madatasets.errors import MadataError
-    chosen = zoo_scenarios() if "all" in scenarios else list(scenarios)
-    if not chosen:
-        raise MadataError("the zoo has no trained scenario yet; run `madata train-behavior SCENARIO` first")
-    from madatasets.scenarios import get_spec
-    refused = []
-    for scenario in chosen:
-        entry = measure_expert_reference(scenario, episodes=episodes, workers=workers, progress=not quiet)
-        random_reference = get_spec(scenario).reference_scores.get("random")
-        if random_reference is not None and entry["mean"] <= random_reference:
-            # A normalized score needs expert > random; recording this would flip its sign.
-            click.echo(f"{scenario}: NOT recorded: the zoo expert scores {entry['mean']:.3f} +- {entry['std']:.3f}, "
-                       f"not above the random reference {random_reference:.3f}", err=True)
-            refused.append(scenario)
-            continue
-        entry["command"] = f"madata reference-expert {scenario} --episodes {episodes}"
-        save_reference(scenario, "expert", entry)
-        click.echo(f"{scenario}: expert reference {entry['mean']:.3f} +- {entry['std']:.3f} "
-                   f"over {entry['episodes']} episodes ({entry['policy']})")
-    if refused:
-        raise MadataError(f"no expert reference recorded for {', '.join(refused)}: its zoo expert does not beat "
-                          f"uniform random actions; train it longer (`madata train-behavior SCENARIO --steps N`)")
+    from collectors.yardsticks import SCRIPTED_SCENARIOS
+    if "all" in scenarios:
+        scenarios = {"random": tuple(scenario_names()), "scripted": SCRIPTED_SCENARIOS,
+                     "expert": tuple(zoo_scenarios())}[policy]
+    for scenario in scenarios:
+        _measure_and_record(scenario, policy, episodes, workers, not quiet)
+
+
+@click.command(name="reference-expert", hidden=True)
+@click.argument("scenarios", metavar="SCENARIO...", nargs=-1, required=True,
+                type=click.Choice(scenario_names() + ["all"]))
+@click.option("--episodes", type=click.IntRange(min=100), default=None)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def reference_expert(scenarios: tuple[str, ...], episodes: int | None, workers: int, quiet: bool) -> None:
+    """Deprecated: `madata reference SCENARIO --policy expert`."""
+    from collectors.behavior import zoo_scenarios
+    click.echo("madata reference-expert is deprecated; use `madata reference SCENARIO --policy expert`", err=True)
+    for scenario in zoo_scenarios() if "all" in scenarios else scenarios:
+        _measure_and_record(scenario, "expert", episodes, workers, not quiet)
 
 
 @click.command(name="zoo")
 @click.option("--json", "as_json", is_flag=True, help="Print the zoo index as JSON.")
 @click.option("--verify", is_flag=True, help="Check every policy file against its sha256.")
 @click.option("--markdown", is_flag=True, help="Print the docs/zoo.md tables (returns, references, commands).")
+@click.option("--curves", "curves_dir", type=click.Path(file_okay=False), default=None,
+              help="Write one learning-curve PNG per scenario into this folder.")
 @zoo_option
-def zoo_command(as_json: bool, verify: bool, markdown: bool, zoo_dir: str | None) -> None:
+def zoo_command(as_json: bool, verify: bool, markdown: bool, curves_dir: str | None, zoo_dir: str | None) -> None:
     """List the behaviour-policy zoo: checkpoints, returns and checksums."""
     from collectors.behavior import ROLES, ZOO_DIR, load_zoo_actor, read_zoo_index
     root = Path(zoo_dir) if zoo_dir else ZOO_DIR
@@ -99,6 +132,9 @@ def zoo_command(as_json: bool, verify: bool, markdown: bool, zoo_dir: str | None
     if not index["scenarios"]:
         click.echo(f"no behaviour policies in {root}")
         return
+    if curves_dir:
+        for path in plot_curves(index, Path(curves_dir)):
+            click.echo(f"wrote {path}")
     if markdown:
         click.echo(zoo_markdown(index))
         return
@@ -115,7 +151,60 @@ def zoo_command(as_json: bool, verify: bool, markdown: bool, zoo_dir: str | None
         click.echo("all policy files match their checksums")
 
 
-COMMANDS += [reference_expert, zoo_command]
+COMMANDS += [reference, reference_expert, zoo_command]
+
+
+@click.command(name="tiers")
+@click.argument("scenarios", metavar="SCENARIO...", nargs=-1, required=True,
+                type=click.Choice(scenario_names() + ["all"]))
+@click.option("--version", "dataset_version", type=click.IntRange(min=0), default=None,
+              help="Dataset version (default: the zoo version).")
+@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
+              help="Store directory (default: $MADATA_HOME or ./madata-store).")
+@click.option("--markdown", is_flag=True, help="A markdown table (docs/datasets.md).")
+def tiers_command(scenarios: tuple[str, ...], dataset_version: int | None, store_path: str | None,
+                  markdown: bool) -> None:
+    """Check the tiers of SCENARIO: random < medium-replay < medium < medium-expert < expert, medium at 25-60%."""
+    from collectors.behavior import ZOO_VERSION
+    from collectors.tier_check import TIER_ORDER, TierReturn, check_tiers, tier_rows
+    from madatasets.store import DatasetId, Store
+    store = Store(store_path)
+    if not store.exists:
+        raise MadataError(f"no madata store at {store.root}; collect datasets first or pass --store")
+    version = ZOO_VERSION if dataset_version is None else dataset_version
+    failed = []
+    if markdown:
+        click.echo("| scenario | tier | steps | episodes | mean return (95% CI) | share of random-to-expert span | "
+                   "CI apart from the next tier |")
+        click.echo("|---|---|---|---|---|---|---|")
+    for scenario in scenario_names() if "all" in scenarios else scenarios:
+        cards = {tier: store.card(str(DatasetId(scenario, tier, version))) for tier in TIER_ORDER
+                 if store.has(DatasetId(scenario, tier, version))}
+        if not cards:
+            continue
+        references = next(iter(cards.values()))["reference_scores"]
+        if not {"random", "expert"} <= references.keys():
+            raise MadataError(f"{scenario}-v{version}: its cards have no random and expert reference scores")
+        tiers = {tier: TierReturn.from_card(card) for tier, card in cards.items()}
+        problems = check_tiers(tiers, references["random"], references["expert"])
+        failed += [f"{scenario}: {problem}" for problem in problems]
+        for row in tier_rows(tiers, references["random"], references["expert"]):
+            card = cards[row["tier"]]
+            apart = {True: "yes", False: "no"}.get(row.get("separated_from_next"), "-")
+            if markdown:
+                click.echo(f"| {scenario} | {row['tier']} | {card['total_steps']:,} | {row['episodes']:,} | "
+                           f"{row['mean']:.2f} +- {row['ci95']:.2f} | {100 * row['share']:.1f}% | {apart} |")
+            else:
+                click.echo(f"{scenario:<16} {row['tier']:<14} {row['mean']:>10.2f} +- {row['ci95']:<7.2f} "
+                           f"{100 * row['share']:6.1f}% of span  steps {card['total_steps']:,}")
+        if not markdown:
+            click.echo(f"{scenario:<16} {'ok' if not problems else '; '.join(problems)}")
+    if failed:
+        click.echo("tier check failed: " + " | ".join(failed), err=True)
+        raise SystemExit(1)
+
+
+COMMANDS.append(tiers_command)
 
 
 def _steps(step: int) -> str:
@@ -125,31 +214,79 @@ def _steps(step: int) -> str:
 def zoo_markdown(index: dict) -> str:
     """The tables of docs/zoo.md, from the zoo index and the registry's reference scores."""
     from collectors.behavior import ROLES
+    from collectors.yardsticks import LITERATURE
     from madatasets.scenarios import get_spec
-    from madatasets.scores import normalized_score
-    lines = ["| scenario | algorithm | training steps | train wall time | seed | role | at step | "
+    lines = [f"Zoo version {index.get('zoo_version', 0)}.", "",
+             "| scenario | algorithm | training steps | train wall time | seed | role | at step | "
              "return (100 episodes, deterministic) | normalized | sha256 (first 16) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    references = ["| scenario | random reference | expert reference | medium-replay buffer (steps / episodes) | "
-                  "training command |", "|---|---|---|---|---|"]
+    references = ["| scenario | random | scripted yardstick | zoo expert (reference) | expert's share of "
+                  "random-to-scripted | medium-replay buffer (steps / episodes) | training command |",
+                  "|---|---|---|---|---|---|---|"]
+    literature = ["| scenario | yardstick | return | source |", "|---|---|---|---|"]
     curves = []
     for scenario, entry in index["scenarios"].items():
-        scores = get_spec(scenario).reference_scores
+        details = get_spec(scenario).reference_details
+        scores = {tier: info["mean"] for tier, info in details.items()}
         for role in ROLES:
             policy = entry["policies"][role]
-            normalized = (f"{normalized_score(scenario, policy['return_mean']):.1f}"
+            normalized = (f"{100 * (policy['return_mean'] - scores['random']) / (scores['expert'] - scores['random']):.1f}"
                           if "expert" in scores and "random" in scores else "-")
             lines.append(f"| {scenario} | {entry['algorithm']} | {entry['training_steps']:,} | "
                          f"{entry['train_wall_seconds'] / 60:.1f} min | {entry['seed']} | {role} | "
                          f"{policy['step']:,} | {policy['return_mean']:.2f} +- {policy['return_std']:.2f} | "
                          f"{normalized} | `{policy['sha256'][:16]}` |")
-        expert = f"{scores['expert']:.2f}" if "expert" in scores else "none"
-        random = f"{scores['random']:.2f}" if "random" in scores else "none"
+
+        def shown(tier: str) -> str:
+            info = details.get(tier)
+            if info is None:
+                return "-"
+            stderr = f" +- {info['stderr']:.2f}" if "stderr" in info else ""
+            return f"{info['mean']:.2f}{stderr} ({info.get('episodes', '?')} ep.)"
+        share = "-"
+        if {"random", "scripted", "expert"} <= scores.keys():
+            share = f"{100 * (scores['expert'] - scores['random']) / (scores['scripted'] - scores['random']):.0f}%"
         replay = entry["medium_replay"]
-        references.append(f"| {scenario} | {random} | {expert} | {replay['steps']:,} / {replay['episodes']:,} | "
-                          f"`{entry['command']}` |")
+        references.append(f"| {scenario} | {shown('random')} | {shown('scripted')} | {shown('expert')} | {share} | "
+                          f"{replay['steps']:,} / {replay['episodes']:,} | `{entry['command']}` |")
+        for name, value, source in LITERATURE.get(scenario, []):
+            literature.append(f"| {scenario} | {name} | {value:,.0f} | {source} |")
         points = ", ".join(f"{_steps(c['step'])}: {c['eval_mean']:.1f}" for c in entry["checkpoints"])
         curves.append(f"- {scenario}: {points}")
     note = ("Periodic evaluations (step: mean of the periodic evaluation episodes; a snapshot "
             "taken before the first update comes first):")
-    return "\n".join(lines + [""] + references + ["", note, ""] + curves)
+    return "\n".join(lines + [""] + references + ["", "Published figures on the same robots (perspective "
+                                                  "only: other MuJoCo versions, partitions or single-agent control):",
+                                                  ""] + literature + ["", note, ""] + curves)
+
+
+def plot_curves(index: dict, folder: Path) -> list[Path]:
+    """One PNG per scenario: periodic evaluation vs training step, with the reference lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from madatasets.scenarios import get_spec
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scenario, entry in index["scenarios"].items():
+        figure, axis = plt.subplots(figsize=(5, 3.2), dpi=100)
+        points = [c for c in entry["checkpoints"] if c.get("eval_mean") is not None]
+        axis.plot([c["step"] for c in points], [c["eval_mean"] for c in points], marker=".", label="periodic eval")
+        for role, marker in (("medium", "s"), ("expert", "*")):
+            policy = entry["policies"][role]
+            axis.plot([policy["step"]], [policy["return_mean"]], marker, markersize=9, label=f"{role} (100 ep.)")
+        scores = get_spec(scenario).reference_scores
+        for tier, style in (("random", ":"), ("scripted", "-.")):
+            if tier in scores:
+                axis.axhline(scores[tier], linestyle=style, color="gray", linewidth=1, label=tier)
+        axis.set_title(f"{scenario} ({entry['algorithm']}, zoo v{entry.get('zoo_version', 0)})", fontsize=9)
+        axis.set_xlabel("environment steps", fontsize=8)
+        axis.set_ylabel("return", fontsize=8)
+        axis.tick_params(labelsize=7)
+        axis.legend(fontsize=6, loc="best")
+        figure.tight_layout()
+        path = folder / f"{scenario}.png"
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(path)
+    return written

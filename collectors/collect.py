@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from collectors.references import measure_reference, save_reference  # noqa: F401 (re-exported)
 from collectors.rollout import BehaviorPolicy, UniformRandomPolicy, assemble, rollout
 from collectors.streaming import EpisodeSink
 from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
 from madatasets.resources import check_collection_fits
-from madatasets.scenarios import REFERENCE_SCORES_PATH, ScenarioSpec, episode_return, get_spec
+from madatasets.scenarios import ScenarioSpec, episode_return, get_spec
 from madatasets.store import QUALITIES, DatasetId, Store, Writer
 
 DEFAULT_STEPS = 1_000_000
@@ -37,15 +37,28 @@ def episode_returns(episodes: list[dict[str, Any]]) -> np.ndarray:
     return np.array([episode_return(e["rewards"]) for e in episodes])
 
 
+def zoo_version_of(zoo: str | Path | None) -> int:
+    from collectors.behavior import ZOO_DIR, read_zoo_index
+    return int(read_zoo_index(Path(zoo) if zoo is not None else ZOO_DIR)["zoo_version"])
+
+
 def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int = 0, workers: int = 1,
-            store: str | Store | None = None, overwrite: bool = False, version: int = 0,
+            store: str | Store | None = None, overwrite: bool = False, version: int | None = None,
             progress: bool = True, zoo: str | Path | None = None) -> Path:
     """Collect and write `<scenario>/<quality>-v<version>`; returns the dataset's path.
 
     `zoo` is the behaviour-policy zoo directory for the zoo-driven tiers (default:
-    the zoo shipped in the collectors package).
+    the zoo shipped in the collectors package). The dataset version is the zoo's
+    version (what the tiers and the expert reference mean); a zoo-driven tier
+    refuses another one.
     """
     spec = get_spec(scenario)
+    zoo_version = zoo_version_of(zoo)
+    if version is None:
+        version = zoo_version
+    elif quality in TIER_COLLECTORS and version != zoo_version:
+        raise MadataError(f"{quality} datasets of zoo version {zoo_version} are -v{zoo_version}; "
+                          f"got --version {version} (older versions need the zoo they were made with)")
     if quality not in TIER_POLICIES and quality not in TIER_COLLECTORS:
         raise MadataError(f"unknown or unavailable quality {quality!r}; valid: {', '.join(available_qualities())}")
     if steps < 1:
@@ -67,7 +80,8 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
                           memory=policy is None)
     with store.writing(dataset_id, overwrite) as write:
         if policy is not None:
-            return _collect_streaming(spec, quality, version, policy, steps, seed, workers, progress, write)
+            return _collect_streaming(spec, quality, version, zoo_version, policy, steps, seed, workers, progress,
+                                      write)
         data = run(steps, workers, progress, str(dataset_id))
         arrays: dict[str, np.ndarray] = {}
         complete: list[dict[str, Any]] = []
@@ -88,11 +102,13 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
             total_steps=sum(d["steps"] for d in per_dataset), total_episodes=sum(d["episodes"] for d in per_dataset),
             returns=return_statistics(episode_returns(complete)),
             reference_scores=spec.reference_scores, layout=data.layout, collection=collection)
+        card["zoo_version"] = zoo_version
+        card["reference_details"] = spec.reference_details
         return write(arrays, card)
 
 
-def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, policy: BehaviorPolicy, steps: int,
-                       seed: int, workers: int, progress: bool, write: Writer) -> Path:
+def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, zoo_version: int, policy: BehaviorPolicy,
+                       steps: int, seed: int, workers: int, progress: bool, write: Writer) -> Path:
     """A tier where every agent acts one BehaviorPolicy, written shard by shard as it is rolled out."""
     dataset_id = write.dataset_id
     with write.version(spec.agents) as version_writer:
@@ -106,6 +122,9 @@ def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, policy: B
             behavior_policies=policy.describe(), seed=seed, total_steps=sink.rows, total_episodes=sink.episodes,
             returns=return_statistics(np.asarray(sink.complete_returns)),
             reference_scores=spec.reference_scores, layout="joint", collection=collection)
+        # The same card fields as the in-memory path (collect above).
+        card["zoo_version"] = zoo_version
+        card["reference_details"] = spec.reference_details
         version_writer.commit(card)
     return write.store.path(dataset_id)
 
@@ -113,34 +132,13 @@ def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, policy: B
 def measure_random_reference(scenario: str, episodes: int = 100, seed: int = 1_000_003, workers: int = 1,
                              progress: bool = True) -> dict[str, Any]:
     """Mean return of uniform random actions over `episodes` whole episodes."""
-    spec = get_spec(scenario)
-    rolled = rollout(scenario, UniformRandomPolicy(spec.act_mask, spec.episode_limit), None, seed, workers, progress,
-                     description=f"{scenario} random reference", episodes_wanted=episodes)
-    returns = episode_returns(rolled)
-    return {"mean": float(returns.mean()), "std": float(returns.std()), "episodes": int(returns.size),
-            "seed": seed, "scenario_version": spec.version, "package_versions": spec.package_versions(),
-            "policy": "uniform-random"}
-
-
-def save_reference(scenario: str, tier: str, entry: dict[str, Any], path: Path = REFERENCE_SCORES_PATH) -> None:
-    scores = json.loads(path.read_text()) if path.exists() else {}
-    scores.setdefault(scenario, {})[tier] = entry
-    path.write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
-    from madatasets.scenarios import _load_reference_scores
-    _load_reference_scores.cache_clear()
+    return measure_reference(scenario, "random", episodes, seed, workers, progress)
 
 
 def measure_expert_reference(scenario: str, episodes: int = 100, seed: int = 1_000_003, workers: int = 1,
                              progress: bool = True, zoo: str | Path | None = None) -> dict[str, Any]:
     """Mean return of the zoo expert, deterministic (no action noise), over `episodes` whole episodes."""
-    from collectors.behavior import evaluate_actor, load_zoo_actor
-    spec = get_spec(scenario)
-    actor, info = load_zoo_actor(scenario, "expert", Path(zoo) if zoo is not None else None)
-    returns = evaluate_actor(scenario, actor, episodes, seed, workers, progress,
-                             description=f"{scenario} expert reference")
-    return {"mean": float(returns.mean()), "std": float(returns.std()), "episodes": int(returns.size),
-            "seed": seed, "scenario_version": spec.version, "package_versions": spec.package_versions(),
-            "policy": info["id"], "checksum": info["sha256"]}
+    return measure_reference(scenario, "expert", episodes, seed, workers, progress, zoo)
 
 
 # The zoo-driven tiers register themselves into TIER_COLLECTORS / TIER_POLICIES.

@@ -129,15 +129,16 @@ def envs(as_json: bool) -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel rollout processes (the data does not depend on it).")
-@click.option("--version", "dataset_version", type=click.IntRange(min=0, max=MAX_VERSION), default=0, show_default=True,
-              help="Dataset version N in <scenario>/<quality>-vN.")
+@click.option("--version", "dataset_version", type=click.IntRange(min=0, max=MAX_VERSION), default=None,
+              help="Dataset version N in <scenario>/<quality>-vN (default: the zoo version, see docs/zoo.md).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset with the same id.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @store_option
-def collect(scenario: str, quality: str, steps: int, seed: int, workers: int, dataset_version: int,
+def collect(scenario: str, quality: str, steps: int, seed: int, workers: int, dataset_version: int | None,
             overwrite: bool, quiet: bool, store_path: str | None) -> None:
     """Collect a dataset of SCENARIO at a quality tier into the store."""
-    from collectors.collect import collect as run_collect
+    from collectors.collect import collect as run_collect, zoo_version_of
+    dataset_version = zoo_version_of(None) if dataset_version is None else dataset_version
     path = run_collect(scenario, quality, steps=steps, seed=seed, workers=workers, store=store_path,
                        overwrite=overwrite, version=dataset_version, progress=not quiet)
     card = Store(store_path).card(f"{scenario}/{quality}-v{dataset_version}")
@@ -266,22 +267,6 @@ def stats(dataset_ids: tuple[str, ...], plot: str | None, bins: int, store_path:
     if plot:
         plot_returns(loaded, plot)
         click.echo(f"wrote {plot}")
-
-
-@cli.command()
-@click.argument("scenarios", metavar="SCENARIO...", nargs=-1, required=True,
-                type=click.Choice(scenario_names() + ["all"]))
-@click.option("--episodes", type=click.IntRange(min=100), default=100, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-def reference(scenarios: tuple[str, ...], episodes: int, workers: int) -> None:
-    """Measure the random reference score of SCENARIO (uniform random actions) and record it."""
-    from collectors.collect import measure_random_reference, save_reference
-    for scenario in scenario_names() if "all" in scenarios else scenarios:
-        entry = measure_random_reference(scenario, episodes=episodes, workers=workers)
-        entry["command"] = f"madata reference {scenario} --episodes {episodes}"
-        save_reference(scenario, "random", entry)
-        click.echo(f"{scenario}: random reference {entry['mean']:.3f} +- {entry['std']:.3f} "
-                   f"over {entry['episodes']} episodes")
 
 
 @cli.command()

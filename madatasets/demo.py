@@ -28,7 +28,7 @@ from madatasets.store import DatasetId, Store
 DEMO_DATASETS = [("mpe-spread-3", "random", 20_000), ("mpe-spread-3", "medium", 20_000),
                  ("halfcheetah-2x3", "random", 20_000)]
 # Batch 256 rather than the paper's 1024 keeps the demo to a few minutes on two CPU cores.
-DEMO_TRAINING = {"dataset": "mpe-spread-3/medium-v0", "algorithms": ("omar", "macql"), "steps": 300,
+DEMO_TRAINING = {"dataset": "mpe-spread-3/medium", "algorithms": ("omar", "macql"), "steps": 300,
                  "seeds": 2, "eval_every": 150, "eval_episodes": 8, "batch_size": 256}
 
 
@@ -41,11 +41,13 @@ def _madata(arguments: list[str]) -> None:
 
 def run_demo(store_path: str | None = None, seed: int = 0, results_dir: str = "demo-results",
              train: bool = True) -> None:
+    from collectors.collect import zoo_version_of
+    version = zoo_version_of(None)   # datasets take the shipped zoo's version
     store = Store(store_path, create=True)
     store_arguments = ["--store", str(store.root)]
     ids = []
     for scenario, quality, steps in DEMO_DATASETS:
-        dataset_id = DatasetId(scenario, quality, 0)
+        dataset_id = DatasetId(scenario, quality, version)
         ids.append(str(dataset_id))
         if store.has(dataset_id):
             click.echo(f"[demo] {dataset_id} already in {store.root}, not collecting again")
@@ -70,7 +72,7 @@ def run_demo(store_path: str | None = None, seed: int = 0, results_dir: str = "d
     training = DEMO_TRAINING
     out = Path(results_dir)
     for algorithm in training["algorithms"]:
-        _madata(["bench", algorithm, "--dataset", training["dataset"], "--steps", str(training["steps"]),
+        _madata(["bench", algorithm, "--dataset", f"{training['dataset']}-v{version}", "--steps", str(training["steps"]),
                  "--seeds", str(training["seeds"]), "--eval-every", str(training["eval_every"]),
                  "--eval-episodes", str(training["eval_episodes"]), "--set", f"batch_size={training['batch_size']}",
                  "--out", str(out), "--quiet",

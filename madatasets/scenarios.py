@@ -88,6 +88,14 @@ class ScenarioSpec:
         return {tier: float(info["mean"]) for tier, info in entry.items()
                 if info.get("scenario_version") == self.version}
 
+    @property
+    def reference_details(self) -> dict[str, dict[str, Any]]:
+        """Per reference: mean, standard error, episodes, policy, and the zoo version of zoo-made ones."""
+        entry = _load_reference_scores().get(self.name, {})
+        keys = ("mean", "stderr", "std", "episodes", "policy", "zoo_version", "seed")
+        return {tier: {k: info[k] for k in keys if k in info} for tier, info in entry.items()
+                if info.get("scenario_version") == self.version}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "version": self.version, "family": self.family,

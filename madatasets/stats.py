@@ -11,7 +11,7 @@ from madatasets.dataset import Dataset
 
 def summary(dataset: Dataset) -> dict[str, Any]:
     returns = dataset.episode_returns()
-    references = dataset.spec.reference_scores
+    references = dataset.card.get("reference_scores", {})   # the references it was made with
     normalized = "-"
     if {"random", "expert"} <= references.keys() and returns.size:
         span = references["expert"] - references["random"]
@@ -63,7 +63,7 @@ def plot_returns(datasets: list[Dataset], path: str) -> None:
             axis.scatter(position + rng.uniform(-0.15, 0.15, shown.size), shown, s=3, alpha=0.3, color="k")
         axis.set_xticks(positions)
         axis.set_xticklabels([f"{d.id.split('/')[1]}\n(n={r.size})" for d, r in zip(group, returns)], fontsize=8)
-        references = group[0].spec.reference_scores
+        references = group[0].card.get("reference_scores", {})
         for tier, style in (("random", ":"), ("expert", "--")):
             if tier in references:
                 axis.axhline(references[tier], linestyle=style, color="gray", linewidth=1, label=f"{tier} reference")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import madatasets
-from collectors.behavior import (ROLES, MLPActor, default_config, joint_to_padded, train_behavior,
+from collectors.behavior import (ROLES, ZOO_VERSION, MLPActor, default_config, joint_to_padded, train_behavior,
                                  update_zoo_index)
 from collectors.collect import collect
 from collectors.tiers import MIXED_PARTS, NOISE_SIGMA, split_steps
@@ -49,7 +49,7 @@ def actors(zoo):
 
 def collected(tmp_path, quality, zoo, steps=300, **kwargs):
     collect(SCENARIO, quality, steps=steps, store=tmp_path, zoo=zoo, progress=False, **kwargs)
-    return madatasets.load(f"{SCENARIO}/{quality}-v0", tmp_path)
+    return madatasets.load(f"{SCENARIO}/{quality}-v{ZOO_VERSION}", tmp_path)   # datasets take the zoo's version
 
 
 def residual(dataset_actions, states, actor, spec, agent=None):
@@ -152,7 +152,7 @@ def test_zoo_tiers_refuse_scenarios_without_a_policy_and_tiny_mixtures(tmp_path,
         collect("hopper-3x1", "expert", steps=100, store=tmp_path, zoo=zoo, progress=False)
     with pytest.raises(MadataError, match="too small"):
         collect(SCENARIO, "mixed", steps=3, store=tmp_path, zoo=zoo, progress=False)
-    assert not (tmp_path / SCENARIO / "mixed-v0").exists()
+    assert not (tmp_path / SCENARIO / f"mixed-v{ZOO_VERSION}").exists()
 
 
 def test_joint_actions_fill_the_padded_layout_in_agent_order():

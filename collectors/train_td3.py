@@ -1,0 +1,141 @@
+"""Run the zoo's own TD3 (`collectors/td3.py`) on a scenario's joint view, resumably.
+
+A run keeps its whole state in a run folder (default `.madata-runs/<scenario>-seed<S>`,
+ignored by git): `madata train-behavior SCENARIO --resume` continues from there and
+gives the same checkpoints, bit for bit, as a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from collectors.behavior import (PERIODIC_EVAL_SEED, Checkpoint, JointEnv, MLPActor, TrainConfig,
+                                 evaluate_actor)
+from collectors.td3 import TD3Hyperparameters, TD3Trainer, load_checkpoint, save_checkpoint
+from madatasets.errors import MadataError
+from madatasets.scenarios import make
+
+RUNS_DIR = Path(".madata-runs")
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    return RUNS_DIR / f"{config.scenario}-seed{config.seed}"
+
+
+def hyperparameters(config: TrainConfig) -> TD3Hyperparameters:
+    return TD3Hyperparameters(hidden=tuple(config.hidden), learning_rate=config.learning_rate,
+                              batch_size=config.batch_size, gamma=config.gamma, tau=config.tau,
+                              exploration_sigma=config.exploration_sigma, policy_noise=config.policy_noise,
+                              noise_clip=config.noise_clip, policy_delay=config.policy_delay,
+                              learning_starts=config.learning_starts)
+
+
+def joint_view(scenario: str) -> tuple:
+    """What the learner sees of a scenario: two scenarios with the same joint view (simulator,
+    state, joint action layout, reward) give bit-identical training runs, so one run serves both.
+
+    ant-2x4 and ant-4x2 are one: their agents' actuators concatenate to the same order.
+    """
+    backend = make(scenario)._backend
+    if hasattr(backend.env, "agent_action_partitions"):
+        order = tuple(i for part in backend.env.agent_action_partitions for node in part
+                      for i in np.atleast_1d(node.act_ids).tolist())
+        return ("mamujoco", backend.env.single_agent_env.spec.id, order)
+    return ("scenario", scenario)
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    # The budget may grow (it only says where the run ends), and a scenario with the
+    # same joint view may take over the run; nothing else may change.
+    return {key: value for key, value in config.items() if key not in ("steps", "scenario")} | {
+        "joint_view": joint_view(config["scenario"])}
+
+
+def replay_checksum(trainer: TD3Trainer, steps: int) -> str:
+    """sha256 over the first `steps` transitions of the learner's replay buffer."""
+    digest = hashlib.sha256()
+    for name in ("states", "actions", "rewards", "next_states", "not_done"):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(getattr(trainer, name)[:steps].numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def run_td3(config: TrainConfig, evaluate: bool = True, stop_at: int | None = None, record: bool = False,
+            progress: bool = True, run_dir: Path | None = None, resume: bool = False,
+            save_every_seconds: float = 300.0) -> tuple[list[Checkpoint], JointEnv, TD3Trainer]:
+    """Train (or continue training) TD3; returns the checkpoints, the env and the trainer.
+
+    With `run_dir`, the trainer's state is saved there at episode boundaries (every
+    `save_every_seconds` and at the end); `resume=True` starts from that state.
+    Recording (`record=True`, for medium-replay) needs a run from step 0.
+    """
+    torch.set_num_threads(1)
+    env = JointEnv(config.scenario, config.seed, config.learning_starts, record=record,
+                   reward_shaping=config.reward_shaping)
+    full_dim = env.observation_space.shape[0]
+    seen = config.state_dims or full_dim
+    if not 0 < seen <= full_dim:
+        raise MadataError(f"state_dims must be between 1 and the state size {full_dim}, got {config.state_dims}")
+    trainer = TD3Trainer(seen, env.action_space.shape[0], config.steps, config.seed, hyperparameters(config))
+    meta = {"config": config.to_dict()}
+    if run_dir is not None:
+        saved = load_checkpoint(run_dir)
+        if saved is not None and not resume:
+            raise MadataError(f"{run_dir} holds a training checkpoint at step {saved['trainer']['state'].step}; "
+                              f"pass --resume to continue it or remove the folder to start again")
+        if saved is not None:
+            if _comparable(saved["meta"]["config"]) != _comparable(meta["config"]):
+                raise MadataError(f"the checkpoint in {run_dir} was made with another configuration; "
+                                  f"resume with the same options or remove the folder")
+            if saved["trainer"]["state"].step > config.steps:
+                raise MadataError(f"the checkpoint in {run_dir} is at step {saved['trainer']['state'].step}, "
+                                  f"past --env-steps {config.steps}")
+            if record:
+                raise MadataError("recording needs a run from step 0, not a resumed one")
+            trainer.from_checkpoint(saved["trainer"])
+    env.episode_index = trainer.state.episode_index
+    env.total_steps = trainer.state.step
+
+    def env_reset(episode_index: int) -> np.ndarray:
+        env.episode_index = episode_index
+        return env.reset()[0][:seen]
+
+    def env_step(action: np.ndarray) -> tuple[np.ndarray, float, bool, bool]:
+        state, reward, terminated, truncated, _ = env.step(action)
+        return state[:seen], reward, terminated, truncated
+
+    def actor_of(weights: list[np.ndarray], biases: list[np.ndarray]) -> MLPActor:
+        # Zero input weights on the state entries the learner does not see.
+        first = np.zeros((full_dim, weights[0].shape[1]), dtype=np.float32)
+        first[:seen] = weights[0]
+        return MLPActor([first, *weights[1:]], list(biases))
+
+    total = config.steps if stop_at is None else min(stop_at, config.steps)
+    bar = tqdm(total=total, initial=trainer.state.step, unit="step", desc=f"train {config.scenario}",
+               disable=not progress, mininterval=2.0)
+
+    def on_snapshot(step: int, learner: TD3Trainer) -> dict[str, Any]:
+        if not evaluate:
+            return {}
+        returns = evaluate_actor(config.scenario, actor_of(*learner.actor.numpy_layers()), config.eval_episodes,
+                                 PERIODIC_EVAL_SEED + config.seed)
+        if progress:
+            bar.write(f"step {step}: eval return {returns.mean():.2f} +- {returns.std():.2f}")
+        return {"eval_mean": float(returns.mean()), "eval_std": float(returns.std())}
+
+    save = None
+    if run_dir is not None:
+        def save(learner: TD3Trainer) -> None:
+            save_checkpoint(learner, run_dir, meta)
+    trainer.run(config.steps, env_reset, env_step, on_snapshot, config.eval_every, save=save,
+                save_every_seconds=save_every_seconds, stop_at=stop_at, on_step=lambda step: bar.update(1))
+    bar.close()
+    checkpoints = [Checkpoint(s["step"], actor_of(s["weights"], s["biases"]), s.get("eval_mean"), s.get("eval_std"),
+                              s["before_updates"]) for s in trainer.state.snapshots]
+    return checkpoints, env, trainer
