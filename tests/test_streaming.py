@@ -77,3 +77,13 @@ def test_no_complete_episode_means_no_return_statistics(store_path):
     card = madatasets.card("mpe-spread-3/random-v0", store=store_path)
     assert card["returns"]["episodes"] == 0 and np.isnan(card["returns"]["mean"])
     assert "normalized_return_mean" not in card
+
+
+def test_a_streamed_card_has_the_fields_of_an_in_memory_one(store_path):
+    from collectors.collect import zoo_version_of
+    collect("mpe-spread-3", "random", steps=60, store=store_path, progress=False)
+    card = madatasets.card(f"mpe-spread-3/random-v{zoo_version_of(None)}", store=store_path)
+    assert card["zoo_version"] == zoo_version_of(None)
+    assert card["reference_details"] == get_spec("mpe-spread-3").reference_details
+    assert card["collection"] == {"steps_requested": 60, "action_noise": None,
+                                  "episode_seeding": "SeedSequence([seed, episode_index])"}
