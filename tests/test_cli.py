@@ -157,3 +157,23 @@ def test_a_second_hdf5_export_needs_overwrite(store_path, tmp_path):
     assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
     assert madata(*base, "--overwrite").returncode == 0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("x.h5")] == ["x.h5"]
+
+
+@pytest.mark.parametrize("error", [PermissionError(13, "Permission denied", "/store/.locks"),
+                                   OSError(30, "Read-only file system", "/store/mpe-spread-3"),
+                                   OSError(28, "No space left on device", "/store/mpe-spread-3")])
+def test_os_errors_on_user_paths_are_one_line_naming_the_path(error, store_path, monkeypatch, capsys):
+    # A read-only or full store fails deep inside a write; the CLI boundary maps it once.
+    import madatasets.store as store_module
+    from madatasets.cli import cli
+
+    def failing_lock(self, dataset_id, wait=False):
+        raise error
+
+    monkeypatch.setattr(store_module.Store, "lock", failing_lock)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["collect", "mpe-spread-3", "--steps", "10", "--quiet", "--store", str(store_path)])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("madata: error:") and error.filename in lines[0]
+    assert error.strerror in lines[0]
