@@ -9,6 +9,7 @@ releases keep working for one release with a deprecation line on stderr.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -163,6 +164,8 @@ def report(directories: tuple[str, ...], plot: str | None, reps: int) -> None:
     from baselines.results import load_manifests, load_results
     if plot and not plot.lower().endswith(".png"):
         raise MadataError(f"--plot must name a .png file, got {plot!r}")
+    if plot and not Path(plot).absolute().parent.is_dir():
+        raise MadataError(f"--plot {plot!r}: folder {Path(plot).absolute().parent} does not exist; create it first")
     results = load_results(directories)
     click.echo(markdown_report(results, reps=reps, requested=load_manifests(directories)))
     if plot:

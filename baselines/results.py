@@ -63,7 +63,7 @@ def dataset_record(dataset: Any) -> dict[str, Any]:
     """The results file's `dataset` block."""
     return {"id": dataset.id, "scenario": dataset.spec.name, "scenario_version": dataset.spec.version,
             "quality": dataset.card["quality"], "total_steps": dataset.total_steps,
-            "checksums": dataset.card.get("checksums", {}),
+            "checksums": dataset.verified_checksums or {},   # what this run's load actually verified
             "package_versions": dataset.card.get("package_versions", {})}
 
 
@@ -147,11 +147,34 @@ def load_results(directories: list[str] | tuple[str, ...]) -> list[dict[str, Any
             if data.get("schema_version") != RESULTS_SCHEMA_VERSION:
                 raise MadataError(f"{path} has results schema version {data.get('schema_version')}; "
                                   f"this madata reads version {RESULTS_SCHEMA_VERSION}")
+            _check_fields(path, data)
             data["path"] = str(path)
             results.setdefault(run_identity(data), data)
     if not results:
         raise MadataError(f"no madata results files under {', '.join(directories)}; run `madata bench` first")
     return list(results.values())
+
+
+# The fields the report reads: a file that claims the schema but lacks one is damaged.
+_REQUIRED = {"label": str, "seed": int, "updates": int, "dataset": dict, "final": dict, "curve": list}
+
+
+def _check_fields(path: Path, data: dict[str, Any]) -> None:
+    for key, kind in _REQUIRED.items():
+        if not isinstance(data.get(key), kind):
+            raise MadataError(f"{path} claims the madata results schema but its {key!r} is missing or not "
+                              f"a {kind.__name__}; re-run `madata bench` or remove the file")
+    if not isinstance(data["dataset"].get("id"), str):
+        raise MadataError(f"{path}: its dataset has no 'id'; re-run `madata bench` or remove the file")
+    final = data["final"]
+    if not isinstance(final.get("mean_return"), (int, float)) or \
+            not isinstance(final.get("normalized"), (int, float, type(None))):
+        raise MadataError(f"{path}: its 'final' lacks a numeric mean_return/normalized; "
+                          f"re-run `madata bench` or remove the file")
+    for point in data["curve"]:
+        if not isinstance(point, dict) or not {"update", "mean_return", "normalized"} <= point.keys():
+            raise MadataError(f"{path}: a 'curve' point lacks update/mean_return/normalized; "
+                              f"re-run `madata bench` or remove the file")
 
 
 def load_manifests(directories: list[str] | tuple[str, ...]) -> dict[tuple[str, str, int], set[int]]:

@@ -1,7 +1,7 @@
 """Which Blosc codec, and which read path, for the store (docs/performance.md).
 
-Rewrites every array the store keeps for an existing dataset (states as a column
-map into observations, as the store writes them) with each candidate codec in the
+Rewrites every array of an existing dataset (every logical array stored whole,
+states included, as the store writes them) with each candidate codec in the
 store's own chunk and shard layout, then reports disk size against the raw
 logical arrays and the read time of every stored array with zarr-python's generic
 path and with our reader (`madatasets.fastread`), best of 3 from the page cache.
@@ -25,7 +25,7 @@ import madatasets
 from timing import best_of  # benchmarks/timing.py (the script directory is on sys.path)
 from madatasets.errors import MadataError
 from madatasets.fastread import read_array
-from madatasets.store import _chunking, _split_derivable
+from madatasets.store import _chunking
 
 CANDIDATES = [("zstd", 5, "bitshuffle"), ("zstd", 5, "shuffle"), ("zstd", 3, "shuffle"), ("zstd", 1, "shuffle"),
               ("lz4", 5, "shuffle"), ("lz4hc", 5, "shuffle"), ("lz4hc", 9, "shuffle"), ("lz4hc", 5, "bitshuffle")]
@@ -43,7 +43,7 @@ def main() -> None:
     except MadataError as error:
         parser.exit(2, f"store_codecs.py: error: {error}\n")
     raw = sum(a.nbytes for a in logical.values())
-    arrays, _ = _split_derivable(logical)
+    arrays = logical
     print(f"{args.dataset}: {raw / 1e6:.1f} MB raw")
     print("| codec | disk/raw | write s | zarr read s | our read s |")
     print("|---|---|---|---|---|")

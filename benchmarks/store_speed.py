@@ -1,5 +1,6 @@
-"""Store speed and size: `madatasets.load` of a dataset against `np.load` of the same
-uncompressed arrays (both from the page cache), and disk bytes per step against raw.
+"""Store speed and size: `madatasets.load` of a dataset (verified, the default, and with
+`verify=False`) against `np.load` of the same uncompressed arrays (all from the page
+cache), and disk bytes per step against raw.
 
     python benchmarks/store_speed.py --dataset mpe-spread-3/random-v0   # an existing dataset
     python benchmarks/store_speed.py --steps 1000000                      # collect a fresh one first
@@ -9,6 +10,7 @@ uncompressed arrays (both from the page cache), and disk bytes per step against 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import madatasets
 from timing import best_of, positive_int  # benchmarks/timing.py (the script directory is on sys.path)
 from collectors.collect import collect
 from madatasets.errors import MadataError
+from madatasets.integrity import array_checksum
 from madatasets.store import Store
 
 
@@ -34,9 +37,12 @@ def measure(dataset_id: str, store: Store, repeats: int) -> dict[str, float]:
         for path in paths:
             np.load(path)                              # warm the page cache for np.load too
         npy_seconds = best_of(repeats, lambda: [np.load(p) for p in paths])
+    # What verification adds at least: sha256 of every array, alone, in one thread.
+    hash_seconds = best_of(repeats, lambda: [array_checksum(a) for a in dataset.arrays.values()])
     load_seconds = best_of(repeats, lambda: madatasets.load(dataset_id, store))
+    unverified_seconds = best_of(repeats, lambda: madatasets.load(dataset_id, store, verify=False))
     disk = store.disk_bytes(dataset_id)
-    return {"steps": steps, "load_s": load_seconds, "npy_s": npy_seconds,
+    return {"steps": steps, "hash_s": hash_seconds, "load_s": load_seconds, "unverified_s": unverified_seconds, "npy_s": npy_seconds,
             "disk_bytes_per_step": disk / steps, "raw_bytes_per_step": raw_bytes / steps}
 
 
@@ -62,11 +68,15 @@ def main() -> None:
             row = measure(dataset_id, store, args.repeats)
         except MadataError as error:    # unknown scenario or dataset, bad --steps/--workers
             parser.exit(2, f"store_speed.py: error: {error}\n")
-    print("| dataset | steps | madatasets.load s | np.load s | ratio | disk bytes/step | raw bytes/step | disk/raw |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| {dataset_id} | {row['steps']:,} | {row['load_s']:.3f} | {row['npy_s']:.3f} | "
-          f"{row['load_s'] / row['npy_s']:.2f}x | {row['disk_bytes_per_step']:.1f} | "
+    print("| dataset | steps | load s (verified) | load s (verify=False) | np.load s | ratio verified | "
+          "ratio unverified | disk bytes/step | raw bytes/step | disk/raw |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {dataset_id} | {row['steps']:,} | {row['load_s']:.3f} | {row['unverified_s']:.3f} | {row['npy_s']:.3f} | "
+          f"{row['load_s'] / row['npy_s']:.2f}x | {row['unverified_s'] / row['npy_s']:.2f}x | "
+          f"{row['disk_bytes_per_step']:.1f} | "
           f"{row['raw_bytes_per_step']:.1f} | {row['disk_bytes_per_step'] / row['raw_bytes_per_step']:.2f} |")
+    print(f"\nsha256 of every array alone, one thread: {row['hash_s']:.3f} s "
+          f"(load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

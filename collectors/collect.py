@@ -9,10 +9,12 @@ import numpy as np
 
 from collectors.references import measure_reference, save_reference  # noqa: F401 (re-exported)
 from collectors.rollout import BehaviorPolicy, UniformRandomPolicy, assemble, rollout
+from collectors.streaming import EpisodeSink
 from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
+from madatasets.resources import check_collection_fits
 from madatasets.scenarios import ScenarioSpec, episode_return, get_spec
-from madatasets.store import QUALITIES, DatasetId, Store
+from madatasets.store import QUALITIES, DatasetId, Store, Writer
 
 DEFAULT_STEPS = 1_000_000
 
@@ -63,23 +65,32 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
         raise MadataError(f"--steps must be a positive number of environment steps, got {steps}")
     if workers < 1:
         raise MadataError(f"--workers must be at least 1, got {workers}")
+    # Single-policy tiers stream to the store; the zoo tiers assemble in memory.
+    policy = None
     if quality in TIER_COLLECTORS:
         run = TIER_COLLECTORS[quality](spec, seed, Path(zoo) if zoo is not None else None)
     else:
-        run = _policy_tier(spec, TIER_POLICIES[quality](spec, seed), seed)
+        policy = TIER_POLICIES[quality](spec, seed)
     store = store if isinstance(store, Store) else Store(store, create=True)
     if not store.exists:
         store = Store(store.root, create=True)
     dataset_id = DatasetId(scenario, quality, version)
+    # A mixed dataset holds one dataset of `steps` per agent.
+    check_collection_fits(spec, steps * (spec.n_agents if quality == "mixed" else 1), store.root,
+                          memory=policy is None)
     with store.writing(dataset_id, overwrite) as write:
+        if policy is not None:
+            return _collect_streaming(spec, quality, version, zoo_version, policy, steps, seed, workers, progress,
+                                      write)
         data = run(steps, workers, progress, str(dataset_id))
         arrays: dict[str, np.ndarray] = {}
         complete: list[dict[str, Any]] = []
         per_dataset = []
         for prefix, episodes in data.datasets.items():
             arrays |= {prefix + name: array for name, array in assemble(episodes, spec.n_agents).items()}
-            # A budget-cut last episode is incomplete: keep it out of the return statistics.
-            complete += [e for e in episodes if not e["budget_cut"]] or episodes
+            # A budget-cut last episode is incomplete: keep it out of the return statistics, even
+            # when no episode is complete (the statistics are then empty, not a cut episode's).
+            complete += [e for e in episodes if not e["budget_cut"]]
             per_dataset.append({"prefix": prefix, "steps": int(sum(len(e["actions"]) for e in episodes)),
                                 "episodes": len(episodes)})
         collection = {"steps_requested": steps} | data.collection
@@ -96,15 +107,26 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
         return write(arrays, card)
 
 
-def _policy_tier(spec: ScenarioSpec, policy: BehaviorPolicy, seed: int) -> Callable[[int, int, bool, str], Any]:
-    """A tier where every agent acts one BehaviorPolicy for the whole collection."""
-    from collectors.tiers import TierData
-
-    def run(steps: int, workers: int, progress: bool, description: str) -> TierData:
-        episodes = rollout(spec.name, policy, steps, seed, workers, progress, description=description)
-        return TierData({"": episodes}, policy.describe(), "joint",
-                        {"action_noise": None, "episode_seeding": "SeedSequence([seed, episode_index])"})
-    return run
+def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, zoo_version: int, policy: BehaviorPolicy,
+                       steps: int, seed: int, workers: int, progress: bool, write: Writer) -> Path:
+    """A tier where every agent acts one BehaviorPolicy, written shard by shard as it is rolled out."""
+    dataset_id = write.dataset_id
+    with write.version(spec.agents) as version_writer:
+        sink = EpisodeSink(version_writer, spec.n_agents, steps)
+        rollout(spec.name, policy, steps, seed, workers, progress, description=str(dataset_id), on_episode=sink)
+        sink.finish()
+        collection = {"steps_requested": steps, "action_noise": None,
+                      "episode_seeding": "SeedSequence([seed, episode_index])"}
+        card = build_card(
+            dataset_id=str(dataset_id), spec_dict=spec.to_dict(), quality=quality, version=version,
+            behavior_policies=policy.describe(), seed=seed, total_steps=sink.rows, total_episodes=sink.episodes,
+            returns=return_statistics(np.asarray(sink.complete_returns)),
+            reference_scores=spec.reference_scores, layout="joint", collection=collection)
+        # The same card fields as the in-memory path (collect above).
+        card["zoo_version"] = zoo_version
+        card["reference_details"] = spec.reference_details
+        version_writer.commit(card)
+    return write.store.path(dataset_id)
 
 
 def measure_random_reference(scenario: str, episodes: int = 100, seed: int = 1_000_003, workers: int = 1,

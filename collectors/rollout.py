@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import multiprocessing
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -130,9 +130,14 @@ def _run_block(seed: int, episode_indices: list[int]) -> list[dict[str, Any]]:
 
 def rollout(scenario: str, policy: BehaviorPolicy, steps: int | None, seed: int, workers: int = 1,
             progress: bool = True, description: str = "collect",
-            episodes_wanted: int | None = None) -> list[dict[str, Any]]:
+            episodes_wanted: int | None = None,
+            on_episode: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Episodes in order until `steps` environment steps (the last one cut to fit),
-    or, with `steps=None`, exactly `episodes_wanted` whole episodes."""
+    or, with `steps=None`, exactly `episodes_wanted` whole episodes.
+
+    With `on_episode`, each episode is handed to it in order instead of kept (the
+    returned list is then empty): a streaming writer keeps memory bounded whatever
+    the step budget."""
     if (steps is None) == (episodes_wanted is None):
         raise ValueError("give exactly one of steps and episodes_wanted")
     spec = get_spec(scenario)
@@ -154,7 +159,7 @@ def rollout(scenario: str, policy: BehaviorPolicy, steps: int | None, seed: int,
         if length > remaining:
             episode = _cut(episode, remaining)
             length = remaining
-        episodes.append(episode)
+        (on_episode or episodes.append)(episode)
         collected += length
         bar.update(length)
         return collected >= steps
@@ -226,4 +231,27 @@ def assemble(episodes: list[dict[str, Any]], n_agents: int) -> dict[str, np.ndar
         "episode_ends": episode_ends,
         "final_observations": np.stack([e["observations"][-1] for e in episodes]),
         "final_states": np.stack([e["states"][-1] for e in episodes]),
+    }
+
+
+def episode_rows(episode: dict[str, Any], n_agents: int) -> dict[str, np.ndarray]:
+    """One episode's rows of each per-step array of `assemble`'s schema, and its final rows
+    (`final_observations`, `final_states`: one row each); `assemble` of a list of episodes
+    is these rows concatenated (plus `episode_ends`)."""
+    length = len(episode["actions"])
+    terminations = np.zeros((length, n_agents), dtype=bool)
+    truncations = np.zeros((length, n_agents), dtype=bool)
+    if length:
+        terminations[-1] = episode["terminated"]
+        truncations[-1] = episode["truncated"] and not episode["terminated"]
+    return {
+        "observations": episode["observations"][:-1],
+        "actions": episode["actions"],
+        "rewards": episode["rewards"],
+        "terminations": terminations,
+        "truncations": truncations,
+        "states": episode["states"][:-1],
+        "behavior_ids": episode["behavior_ids"],
+        "final_observations": episode["observations"][-1:],
+        "final_states": episode["states"][-1:],
     }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,7 +13,7 @@ import numpy as np
 
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, scenario_names
-from madatasets.store import QUALITIES, Store
+from madatasets.store import MAX_VERSION, QUALITIES, Store
 
 
 class MadataGroup(click.Group):
@@ -58,6 +60,26 @@ class MadataGroup(click.Group):
         except MadataError as error:
             click.echo(f"madata: error: {error}", err=True)
             sys.exit(2)
+        except OSError as error:
+            # The one place OS errors on the user's paths (read-only store, a path under a
+            # file, a full disk, a missing folder) become a line instead of a traceback.
+            click.echo(f"madata: error: {os_error_message(error)}", err=True)
+            sys.exit(2)
+
+
+def os_error_message(error: OSError) -> str:
+    """'<what went wrong>: <path>' for an OSError, with a hint for the common cases."""
+    reason = error.strerror or str(error) or type(error).__name__
+    path = error.filename if error.filename is not None else None
+    hints = {errno.ENOSPC: "free some space or choose another location",
+             errno.EACCES: "check the permissions or choose another location",
+             errno.EROFS: "the file system is read-only; choose another location",
+             errno.ENOTDIR: "a part of the path is a file, not a directory",
+             errno.ENOENT: "the path does not exist",
+             errno.ENAMETOOLONG: "use a shorter path"}
+    hint = hints.get(error.errno)
+    text = f"{reason}: {path}" if path is not None else reason
+    return f"{text} ({hint})" if hint else text
 
 
 store_option = click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
@@ -65,6 +87,7 @@ store_option = click.option("--store", "store_path", type=click.Path(file_okay=F
 
 
 def _existing_store(store_path: str | None) -> Store:
+    """The store of a read command: a path that does not exist is a mistake, not an empty store."""
     store = Store(store_path)
     if not store.exists:
         raise MadataError(f"no madata store at {store.root}; create one with `madata collect` or pass --store")
@@ -106,7 +129,7 @@ def envs(as_json: bool) -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel rollout processes (the data does not depend on it).")
-@click.option("--version", "dataset_version", type=click.IntRange(min=0), default=None,
+@click.option("--version", "dataset_version", type=click.IntRange(min=0, max=MAX_VERSION), default=None,
               help="Dataset version N in <scenario>/<quality>-vN (default: the zoo version, see docs/zoo.md).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset with the same id.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -129,8 +152,9 @@ def collect(scenario: str, quality: str, steps: int, seed: int, workers: int, da
               help="A markdown table with returns, normalized score, bytes on disk and the command of each dataset.")
 def list_command(store_path: str | None, markdown: bool) -> None:
     """List the datasets in the store."""
-    store = Store(store_path)
+    store = _existing_store(store_path)
     ids = store.list()
+    damaged: list[str] = []
     if not ids:
         click.echo(f"no datasets in {store.root}")
         return
@@ -139,19 +163,55 @@ def list_command(store_path: str | None, markdown: bool) -> None:
                    "command |")
         click.echo("|---|---|---|---|---|---|---|")
         for dataset_id in ids:
-            card = store.card(dataset_id)
+            card = _card_or_none(store, dataset_id, damaged)
+            if card is None:
+                continue
             returns = card["returns"]
             normalized = card.get("normalized_return_mean")
             click.echo(f"| {dataset_id} | {card['total_steps']:,} | {card['total_episodes']:,} "
                        f"({returns['episodes']:,}) | {returns['mean']:.2f} +- {returns['std']:.2f} | "
                        f"{'-' if normalized is None else f'{normalized:.1f}'} | {store.disk_bytes(dataset_id):,} | "
                        f"`{card['command']}` |")
+        _report_damaged(damaged)
         return
     click.echo(f"{'id':<36} {'steps':>9} {'episodes':>8} {'mean return':>12}")
     for dataset_id in ids:
-        card = store.card(dataset_id)
-        click.echo(f"{dataset_id:<36} {card['total_steps']:>9} {card['total_episodes']:>8} "
-                   f"{card['returns']['mean']:>12.3f}")
+        card = _card_or_none(store, dataset_id, damaged)
+        if card is not None:
+            click.echo(f"{dataset_id:<36} {card['total_steps']:>9} {card['total_episodes']:>8} "
+                       f"{card['returns']['mean']:>12.3f}")
+    _report_damaged(damaged)
+
+
+def _card_or_none(store: Store, dataset_id: str, damaged: list[str]) -> dict[str, Any] | None:
+    """The card, or None (noted in `damaged`): one damaged dataset does not hide the others."""
+    from madatasets.errors import ChecksumError
+    try:
+        return store.card(dataset_id)
+    except ChecksumError as error:
+        damaged.append(str(error))
+        return None
+
+
+def _report_damaged(damaged: list[str]) -> None:
+    if damaged:
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        raise MadataError(f"{damaged[0]}{more}")
+
+
+@cli.command()
+@store_option
+def gc(store_path: str | None) -> None:
+    """Remove superseded dataset versions and what killed writers left behind.
+
+    Ids being written and versions being read are left alone; run it again later.
+    """
+    store = _existing_store(store_path)
+    removed = store.gc()
+    click.echo(f"removed {len(removed)} superseded or orphaned entr{'y' if len(removed) == 1 else 'ies'} "
+               f"from {store.root}")
+    for path in removed:
+        click.echo(f"  {path}")
 
 
 @cli.command()
@@ -190,6 +250,8 @@ def stats(dataset_ids: tuple[str, ...], plot: str | None, bins: int, store_path:
     store = _existing_store(store_path)
     if plot and not plot.lower().endswith(".png"):
         raise MadataError(f"--plot must name a .png file, got {plot!r}")
+    if plot and not Path(plot).absolute().parent.is_dir():
+        raise MadataError(f"--plot {plot!r}: folder {Path(plot).absolute().parent} does not exist; create it first")
     loaded = [load(dataset_id, store) for dataset_id in dataset_ids]
     click.echo(f"{'id':<36} {'episodes':>8} {'mean':>10} {'std':>9} {'min':>10} {'median':>10} {'max':>10} "
                f"{'normalized':>10}")
@@ -232,10 +294,11 @@ def export(dataset_id: str, export_format: str, out: str | None, agents: tuple[i
     if export_format == "hdf5":
         click.echo(f"wrote {export_hdf5(dataset, out, overwrite=overwrite)}")
         return
-    for agent in agents or range(dataset.n_agents):
+    for agent in agents:
         if agent >= dataset.n_agents:
             raise MadataError(f"--agent {agent} out of range; {dataset_id} has agents 0..{dataset.n_agents - 1}")
-        click.echo(f"wrote Minari dataset {export_minari(dataset, agent, observation, minari_root)}")
+    for agent in agents or range(dataset.n_agents):
+        click.echo(f"wrote Minari dataset {export_minari(dataset, agent, observation, minari_root, overwrite)}")
 
 
 @cli.command()

@@ -60,12 +60,19 @@ class AgentDataset:
 
 
 class Dataset:
-    """A dataset loaded whole into memory, with its card."""
+    """A dataset loaded whole into memory, with its card.
 
-    def __init__(self, dataset_id: str, card: dict[str, Any], arrays: dict[str, np.ndarray]):
+    `verified_checksums` are the sha256 of every array as this load computed and
+    checked them against the card (None when loaded with `verify=False`): what
+    results should record as the data they ran on.
+    """
+
+    def __init__(self, dataset_id: str, card: dict[str, Any], arrays: dict[str, np.ndarray],
+                 verified_checksums: dict[str, str] | None = None):
         self.id = dataset_id
         self.card = card
         self.arrays = arrays
+        self.verified_checksums = verified_checksums
         self.spec: ScenarioSpec = get_spec(card["scenario"])
         self.layout: str = card["layout"]
 
@@ -162,11 +169,16 @@ def _episode_returns(arrays: dict[str, np.ndarray], prefix: str) -> np.ndarray:
     return np.array([episode_return(rewards[s:e]) for s, e in zip(starts, ends)])
 
 
-def load(dataset_id: str, store: str | Store | None = None) -> Dataset:
-    """Load a dataset whole into memory, e.g. `load("mpe-spread-3/random-v0")`."""
+def load(dataset_id: str, store: str | Store | None = None, verify: bool = True) -> Dataset:
+    """Load a dataset whole into memory, e.g. `load("mpe-spread-3/random-v0")`.
+
+    Every array's sha256 is checked against the card as it decodes, and the card
+    against its digest; a mismatch raises `ChecksumError` naming the array.
+    `verify=False` skips the checks (missing chunks are still an error).
+    """
     store = store if isinstance(store, Store) else Store(store)
-    card, arrays = store.read_arrays(dataset_id)
-    return Dataset(dataset_id, card, arrays)
+    card, arrays = store.read_arrays(dataset_id, verify=verify)
+    return Dataset(dataset_id, card, arrays, dict(card["checksums"]) if verify else None)
 
 
 def list_datasets(store: str | Store | None = None) -> list[str]:

@@ -9,6 +9,11 @@ out), so this reader maps each shard file once, checks the index CRC, and
 decompresses every chunk straight from the page cache into its rows of the
 output array from a thread pool (Blosc releases the GIL). Any other layout
 returns None and the caller falls back to zarr.
+
+Whatever goes wrong while reading our layout (unreadable metadata, a missing
+shard or chunk where `strict`, a bad shard index, a chunk that does not
+decompress) raises `CorruptArray` naming the array's path: never fill values in
+place of data that should be there.
 """
 
 from __future__ import annotations
@@ -24,7 +29,18 @@ import numpy as np
 from numcodecs import blosc
 from numcodecs.checksum32 import CRC32C
 
+from madatasets.integrity import StreamDigest
+
 _EMPTY = 2**64 - 1
+
+
+class CorruptArray(Exception):
+    """An array directory whose bytes cannot be what the writer wrote."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
 # Called on each decoded block of rows: f(rows, first_row).
 AfterChunk = Callable[[np.ndarray, int], None]
 _CRC = CRC32C()
@@ -66,13 +82,14 @@ def _map(path: Path) -> memoryview:
         return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
 
 
-def read_array(path: Path, threads: int | None = None) -> np.ndarray | None:
+def read_array(path: Path, threads: int | None = None, strict: bool = False) -> np.ndarray | None:
     """The array at `path` (a Zarr v3 array directory), or None if its layout is not ours."""
-    return read_arrays([path], threads)[0]
+    return read_arrays([path], threads, strict=strict)[0]
 
 
 def read_arrays(paths: Sequence[Path], threads: int | None = None,
-                after_chunk: Sequence[Sequence[AfterChunk]] | None = None) -> list[np.ndarray | None]:
+                after_chunk: Sequence[Sequence[AfterChunk]] | None = None,
+                strict: bool = False) -> list[np.ndarray | None]:
     """Several arrays at once (None for each whose layout is not ours).
 
     The chunks of every array go to one thread pool, largest first, so that small
@@ -81,18 +98,60 @@ def read_arrays(paths: Sequence[Path], threads: int | None = None,
     `f(rows, first_row)` on every block of rows of array i right after it is decoded,
     in the decoding thread, while the block is still in cache (the store rebuilds
     derived arrays this way); every row is passed exactly once.
+
+    `strict`: every chunk must be stored (our writer writes all of them, zeros
+    included), so a missing one is damage, not fill value.
     """
-    planned = [_plan(Path(path), list(after_chunk[i]) if after_chunk else []) for i, path in enumerate(paths)]
-    jobs = sorted((job for plan in planned if plan is not None for job in plan[1]), key=lambda job: -job[2])
+    return [None if result is None else result[0]
+            for result in read_verified(paths, threads, after_chunk, strict, digests=False)]
+
+
+def read_verified(paths: Sequence[Path], threads: int | None = None,
+                  after_chunk: Sequence[Sequence[AfterChunk]] | None = None, strict: bool = False,
+                  digests: bool = True) -> list[tuple[np.ndarray, str | None] | None]:
+    """`read_arrays`, plus each array's `array_checksum` computed while it decodes
+    (None without `digests`): every block of rows is hashed in row order by whichever
+    decoding thread finds it next, so hashing overlaps the decoding of other chunks."""
+    planned = []
+    for i, path in enumerate(paths):
+        after = list(after_chunk[i]) if after_chunk else []
+        planned.append(_plan(Path(path), after, strict, digests))
+    # Largest arrays first, each array's chunks in row order: the stream digest of an array
+    # then hashes each chunk as soon as it is decoded instead of waiting for an earlier one.
+    jobs = sorted((job for plan in planned if plan is not None for job in plan[1]),
+                  key=lambda job: (-job[1].nbytes, id(job[1]), job[5]))
     if jobs:
         with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
             for future in [pool.submit(_decode_chunk, *job) for job in jobs]:
                 future.result()
-    return [None if plan is None else plan[0] for plan in planned]
+    results: list[tuple[np.ndarray, str | None] | None] = []
+    for path, plan in zip(paths, planned):
+        if plan is None:
+            results.append(None)
+            continue
+        out, _, digest = plan
+        try:
+            results.append((out, digest.hexdigest() if digest is not None else None))
+        except ValueError as error:     # rows that no chunk covered
+            raise CorruptArray(Path(path), str(error)) from None
+    return results
 
 
-def _decode_chunk(out: np.ndarray, data: memoryview, nbytes: int, start: int, first_row: int,
+def _decode_chunk(path: Path, out: np.ndarray, data: memoryview, nbytes: int, start: int, first_row: int,
                   chunk_rows: int, after: list[AfterChunk]) -> None:
+    try:
+        _decode_rows(out, data, nbytes, start, first_row, chunk_rows)
+    except Exception as error:      # Blosc raises RuntimeError/ValueError on damaged frames
+        raise CorruptArray(path, f"chunk at row {first_row} does not decode ({error})") from None
+    last_row = min(first_row + chunk_rows, out.shape[0])
+    for hook in after:
+        hook(out[first_row:last_row], first_row)
+
+
+def _decode_rows(out: np.ndarray, data: memoryview, nbytes: int, start: int, first_row: int,
+                 chunk_rows: int) -> None:
+    if start + nbytes > len(data):
+        raise ValueError("the shard index points past the end of the shard")
     last_row = min(first_row + chunk_rows, out.shape[0])
     if last_row - first_row == chunk_rows:
         blosc.decompress(data[start:start + nbytes], out[first_row:last_row])
@@ -101,8 +160,6 @@ def _decode_chunk(out: np.ndarray, data: memoryview, nbytes: int, start: int, fi
         whole = np.frombuffer(blosc.decompress(data[start:start + nbytes]), dtype=out.dtype)
         rows = last_row - first_row
         out[first_row:last_row] = whole[: rows * out[0:1].size].reshape((rows,) + out.shape[1:])
-    for hook in after:
-        hook(out[first_row:last_row], first_row)
 
 
 def _fill(out: np.ndarray, first_row: int, rows: int, fill: object, after: list[AfterChunk]) -> None:
@@ -113,17 +170,32 @@ def _fill(out: np.ndarray, first_row: int, rows: int, fill: object, after: list[
         hook(block, first_row)
 
 
-def _plan(path: Path, after: list[AfterChunk]) -> tuple[np.ndarray, list[tuple]] | None:
-    """The (empty) output array and one decode job per stored chunk; fills empty chunks directly."""
-    meta = json.loads((path / "zarr.json").read_text())
+def _plan(path: Path, after: list[AfterChunk], strict: bool = False,
+          digest: bool = False) -> tuple[np.ndarray, list[tuple], StreamDigest | None] | None:
+    """The (empty) output array, one decode job per stored chunk and the array's stream
+    digest (fed by every block of rows like the other hooks); fills empty chunks directly."""
+    try:
+        meta = json.loads((path / "zarr.json").read_text())
+    except FileNotFoundError:
+        raise CorruptArray(path, "the array's zarr.json is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorruptArray(path, f"the array's zarr.json is unreadable ({error})") from None
+    if not isinstance(meta, dict):
+        raise CorruptArray(path, "the array's zarr.json is not a JSON object")
     config = _supported(meta)
     if config is None:
         return None
     shape = tuple(meta["shape"])
     dtype = np.dtype(meta["data_type"]).newbyteorder("<")
     out = np.empty(shape, dtype=dtype)
+    stream = StreamDigest(out) if digest else None
+    if stream is not None:
+        after = after + [stream]
     if out.size == 0:
-        return out, []
+        # No row holds a byte: the digest is the header's alone.
+        if stream is not None and out.shape[0]:
+            stream(out, 0)
+        return out, [], stream
     shard_rows = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
     chunk_rows = config["chunk_shape"][0]
     chunks_per_shard = shard_rows // chunk_rows
@@ -135,20 +207,26 @@ def _plan(path: Path, after: list[AfterChunk]) -> tuple[np.ndarray, list[tuple]]
         shard_path = path / "c" / f"{shard}{key_tail}"
         first = shard * shard_rows
         if not shard_path.exists():
+            if strict:
+                raise CorruptArray(path, f"shard file {shard_path.relative_to(path)} (rows from {first}) is missing")
             _fill(out, first, shard_rows, fill, after)
             continue
         data = _map(shard_path)
         index_bytes = chunks_per_shard * 16
+        if len(data) < index_bytes + 4:
+            raise CorruptArray(path, f"shard file {shard_path.relative_to(path)} is truncated")
         index = data[len(data) - index_bytes - 4: len(data) - 4]
         if int.from_bytes(data[len(data) - 4:], "little") != int.from_bytes(_CRC.encode(index)[-4:], "little"):
-            raise OSError(f"shard index checksum mismatch in {shard_path}")
+            raise CorruptArray(path, f"shard index checksum mismatch in {shard_path.relative_to(path)}")
         offsets = np.frombuffer(index, dtype="<u8").reshape(chunks_per_shard, 2)
         for chunk, (start, nbytes) in enumerate(offsets):
             first_row = first + chunk * chunk_rows
             if first_row >= shape[0]:
                 continue
             if int(nbytes) == _EMPTY:
+                if strict:
+                    raise CorruptArray(path, f"chunk at row {first_row} is missing from its shard")
                 _fill(out, first_row, chunk_rows, fill, after)
             else:
-                jobs.append((out, data, int(nbytes), int(start), first_row, chunk_rows, after))
-    return out, jobs
+                jobs.append((path, out, data, int(nbytes), int(start), first_row, chunk_rows, after))
+    return out, jobs, stream

@@ -1,61 +1,56 @@
 """The versioned dataset store: Zarr v3 groups on the local filesystem.
 
-Layout::
+Layout (docs/store.md)::
 
-    <root>/.madata-store               marker: this directory is a store
-    <root>/<scenario>/<quality>-v<N>/  one Zarr group per dataset, with
-        zarr.json                      group metadata; attributes hold the card
-        <array>/                       time-major arrays (or agent_<i>/<array>)
-        DATASET_CARD.md                the card, for people
-    <root>/.tmp/                       datasets being written
-    <root>/.locks/                     one lock file per dataset id
+    <root>/.madata-store                       marker: this directory is a store
+    <root>/<scenario>/<quality>-v<N>           symlink to the current immutable version
+    <root>/<scenario>/.versions/<quality>-v<N>/<uuid>/
+        data.zarr/                             the Zarr group; attributes hold the card
+        DATASET_CARD.md                        the card, for people
+    <root>/.locks/                             one writer lock file per dataset id
 
-A dataset becomes visible only through one `os.rename` of a complete directory,
-so a killed writer leaves nothing that `list` or `load` would take as a dataset.
+Each write lands in its own directory and becomes visible by one atomic pointer
+switch (madatasets/layout.py); readers resolve the pointer once and read only that
+directory, under a shared lock that keeps garbage collection away from it.
 
-Global states are usually made of the agents' observations: mpe2's state is their
-concatenation and a MaMuJoCo state's every entry reappears in some agent's local
-observation. The writer stores such a `states` (or `final_states`) array as a
-column map into the matching observations, bitwise exact, plus a residual array
-of the columns no observation holds (the scripted prey's view in tag, for
-example); `read_arrays` rebuilds it. The card's `checksums` are those of the
-logical arrays users load, so `verify` checks the rebuilt states.
+Every read is verified by default: each array's sha256 is computed while it
+decodes and compared with the card, the card with its own digest; a mismatch,
+a missing chunk or an undecodable one raises `ChecksumError` naming the array.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
-import math
 import os
 import re
 import shutil
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
 
-from madatasets.cards import render_card_markdown
+from madatasets.derived import ColumnGather, derive_columns, logical_array, rebuild_from_columns  # noqa: F401
 from madatasets.errors import ChecksumError, MadataError
-from madatasets.fastread import read_arrays
+from madatasets.fastread import CorruptArray, read_verified
+from madatasets.integrity import array_checksum, card_digest  # noqa: F401  (public here too)
+from madatasets.layout import VERSIONS, Layout, shared
 from madatasets.scenarios import get_spec, scenario_names
+from madatasets.writer import STORE_LAYOUT, VersionWriter
+from madatasets.writer import chunking as _chunking, compressor as _compressor  # noqa: F401  (benchmarks)
 
 QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert", "mixed")
 MARKER = ".madata-store"
 STORE_FORMAT = 1
 DEFAULT_ROOT = "madata-store"
-# Chunks of at least ~2 MB uncompressed keep compression effective and reads few;
-# each shard holds up to 32 chunks and is always written whole.
-CHUNK_BYTES = 2 * 1024 * 1024
-CHUNKS_PER_SHARD = 32
-_ID_PATTERN = re.compile(r"^(?P<scenario>[a-z0-9][a-z0-9-]*)/(?P<quality>[a-z-]+)-v(?P<version>\d+)$")
+# ASCII only, whole string: `$` would accept a trailing newline and `\d` full-width digits.
+_ID_PATTERN = re.compile(r"(?P<scenario>[a-z0-9][a-z0-9-]{0,63})/(?P<quality>[a-z-]{1,32})-v(?P<version>[0-9]{1,9})",
+                         re.ASCII)
+MAX_VERSION = 999_999_999
+_READ_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -63,6 +58,10 @@ class DatasetId:
     scenario: str
     quality: str
     version: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.version <= MAX_VERSION:
+            raise MadataError(f"dataset version {self.version} out of range; valid: 0..{MAX_VERSION}")
 
     def __str__(self) -> str:
         return f"{self.scenario}/{self.quality}-v{self.version}"
@@ -74,10 +73,11 @@ class DatasetId:
 
 def parse_id(dataset_id: str) -> DatasetId:
     """Parse '<scenario>/<quality>-v<N>', checking scenario and quality."""
-    match = _ID_PATTERN.match(dataset_id or "")
+    match = _ID_PATTERN.fullmatch(dataset_id) if isinstance(dataset_id, str) and len(dataset_id) <= 120 else None
     if not match:
-        raise MadataError(f"invalid dataset id {dataset_id!r}; expected <scenario>/<quality>-v<N>, "
-                          f"e.g. mpe-spread-3/random-v0")
+        shown = dataset_id if not isinstance(dataset_id, str) or len(dataset_id) <= 60 else dataset_id[:60] + "..."
+        raise MadataError(f"invalid dataset id {shown!r}; expected <scenario>/<quality>-v<N> (ASCII, N up to "
+                          f"{len(str(MAX_VERSION))} digits), e.g. mpe-spread-3/random-v0")
     scenario, quality = match["scenario"], match["quality"]
     get_spec(scenario)
     if quality not in QUALITIES:
@@ -89,145 +89,63 @@ def default_root() -> Path:
     return Path(os.environ.get("MADATA_HOME") or DEFAULT_ROOT)
 
 
-def array_checksum(array: np.ndarray) -> str:
-    """sha256 of the array's C-order little-endian bytes, prefixed by dtype and shape."""
-    array = np.ascontiguousarray(array)
-    if array.dtype.byteorder == ">":
-        array = array.astype(array.dtype.newbyteorder("<"))
-    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
+def _corrupt(dataset_id: Any, what: str) -> ChecksumError:
+    return ChecksumError(f"{dataset_id}: {what}; the dataset is corrupt (run `madata verify`, "
+                         f"re-collect it with --overwrite)")
 
 
-def _chunking(shape: tuple[int, ...], itemsize: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    row_bytes = itemsize * math.prod(shape[1:]) if len(shape) > 1 else itemsize
-    rows = max(1, min(shape[0], CHUNK_BYTES // max(row_bytes, 1)))
-    chunk = (rows,) + tuple(shape[1:])
-    shard_rows = min(rows * CHUNKS_PER_SHARD, math.ceil(max(shape[0], 1) / rows) * rows)
-    return chunk, (shard_rows,) + tuple(shape[1:])
-
-
-# Logical arrays the writer may store as columns of another: states <- observations.
-DERIVABLE = {"states": "observations", "final_states": "final_observations"}
-RESIDUAL_SUFFIX = "_residual"
-
-
-def derive_columns(target: np.ndarray, source: np.ndarray) -> np.ndarray | None:
-    """For each column of `target` (R, S), the index of a bitwise-identical column of
-    `source` reshaped to (R, -1), or -1; None when the shapes do not pair up or nothing matches."""
-    if target.ndim != 2 or source.ndim < 2 or len(target) != len(source) or target.dtype != source.dtype \
-            or len(target) == 0:
-        return None
-    flat = source.reshape(len(source), -1)
-    unsigned = np.dtype(f"u{target.dtype.itemsize}")
-    # Whole columns compared as raw bits (so 0.0 / -0.0 and NaN payloads stay exact).
-    by_bytes = {np.ascontiguousarray(flat[:, k]).view(unsigned).tobytes(): k for k in range(flat.shape[1] - 1, -1, -1)}
-    columns = np.array([by_bytes.get(np.ascontiguousarray(target[:, j]).view(unsigned).tobytes(), -1)
-                        for j in range(target.shape[1])], dtype=np.int64)
-    return columns if (columns >= 0).any() else None
-
-
-class ColumnGather:
-    """Fills `out` (R, S) from rows of a source array by a column map (-1: left for the residual).
-
-    Callable on any block of rows, so the loader can gather each chunk of the source
-    right after decoding it, while it is still in cache, instead of re-reading the whole
-    source afterwards.
-    """
-
-    def __init__(self, columns: np.ndarray, rows: int, dtype: np.dtype):
-        columns = np.asarray(columns)
-        self.mapped = columns >= 0
-        self.out = np.empty((rows, len(columns)), dtype=dtype)
-        # One run of consecutive columns (mpe2: the state is the observations side by side) is a slice.
-        self.run = int(columns[0]) if self.mapped.all() and (np.diff(columns) == 1).all() else None
-        self.indices = np.where(self.mapped, columns, 0)
-
-    def __call__(self, source_rows: np.ndarray, first: int) -> None:
-        flat = source_rows.reshape(len(source_rows), -1)
-        out = self.out[first:first + len(flat)]
-        if self.run is not None:
-            out[...] = flat[:, self.run:self.run + out.shape[1]]
-        else:
-            # np.take gathers row by row in one pass (per-column slices or fancy indexing are
-            # 5-10x slower on 17 MuJoCo columns); mode="clip" (indices are valid) writes
-            # straight into `out` without an intermediate buffer.
-            np.take(flat, self.indices, axis=1, out=out, mode="clip")
-
-    def finish(self, residual: np.ndarray | None) -> np.ndarray:
-        if residual is not None:
-            self.out[:, ~self.mapped] = residual
-        return self.out
-
-
-def rebuild_from_columns(source: np.ndarray, columns: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
-    """Inverse of the split `derive_columns` plans: gather mapped columns, fill the rest from `residual`."""
-    gather = ColumnGather(columns, len(source), source.dtype)
-    # np.take releases the GIL: blocks of rows run in parallel.
-    blocks = min(os.cpu_count() or 1, max(1, gather.out.size // (1 << 20)))
-    step = -(-len(source) // blocks)
-    if blocks == 1:
-        gather(source, 0)
-    else:
-        with ThreadPoolExecutor(blocks) as pool:
-            for future in [pool.submit(gather, source[i:i + step], i) for i in range(0, len(source), step)]:
-                future.result()
-    return gather.finish(residual)
-
-
-def _logical_array(name: str, card: dict[str, Any], read: Callable[[str], np.ndarray],
-                   sources: dict[str, np.ndarray]) -> np.ndarray:
-    """Array `name` as users load it: read as stored, or rebuilt from its column map.
-
-    `sources` keeps the arrays other arrays are rebuilt from, so each is read once.
-    """
-    derived = card.get("derived_arrays", {})
-    source_names = {plan["source"] for plan in derived.values()}
-
-    def stored(key: str) -> np.ndarray:
-        if key in sources:
-            return sources[key]
-        array = read(key)
-        if key in source_names:
-            sources[key] = array
-        return array
-
-    plan = derived.get(name)
-    if plan is None:
-        return stored(name)
-    residual = read(plan["residual"]) if plan["residual"] else None
-    return rebuild_from_columns(stored(plan["source"]), np.asarray(plan["columns"]), residual)
-
-
-def _split_derivable(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays to store and, per derived logical array, how to rebuild it."""
-    stored, derived = dict(arrays), {}
-    for name, array in arrays.items():
-        prefix, _, base = name.rpartition("/")
-        if base not in DERIVABLE:
+def _stored_arrays(group_path: Path) -> list[str]:
+    """Names of the arrays under a group directory ('agent_0/observations' for nested ones)."""
+    names = []
+    for meta_path in sorted(group_path.rglob("zarr.json")):
+        if meta_path.parent == group_path or "c" in meta_path.relative_to(group_path).parts[:-1]:
             continue
-        source_name = f"{prefix}/{DERIVABLE[base]}" if prefix else DERIVABLE[base]
-        if source_name not in arrays:
-            continue
-        columns = derive_columns(np.asarray(array), np.asarray(arrays[source_name]))
-        if columns is None:
-            continue
-        del stored[name]
-        plan: dict[str, Any] = {"source": source_name, "columns": columns.tolist(), "residual": None}
-        if (columns < 0).any():
-            plan["residual"] = name + RESIDUAL_SUFFIX
-            stored[plan["residual"]] = np.ascontiguousarray(np.asarray(array)[:, columns < 0])
-        derived[name] = plan
-    return stored, derived
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(meta_path.read_text()).get("node_type") == "array":
+                names.append(meta_path.parent.relative_to(group_path).as_posix())
+    return names
 
 
-def _compressor() -> BloscCodec:
-    # LZ4HC decodes two to three times faster than zstd, which keeps a whole-dataset load
-    # near np.load's memory-copy speed, for about 15% more disk than zstd 5 (0.54 vs 0.47
-    # of raw on halfcheetah, 0.41 vs 0.36 on spread); byte shuffle beats bit shuffle on
-    # recorded float32 trajectories. Measured with benchmarks/store_codecs.py
-    # (docs/performance.md).
-    return BloscCodec(cname="lz4hc", clevel=9, shuffle="shuffle")
+def _read_group_attributes(dataset_id: DatasetId, group_path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((group_path / "zarr.json").read_text())
+        attributes = meta["attributes"]
+        card = attributes["card"]
+        if not isinstance(card, dict) or not isinstance(card.get("checksums"), dict):
+            raise TypeError("the card is not an object with a checksum table")
+    except FileNotFoundError:
+        raise _corrupt(dataset_id, "its zarr.json is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise _corrupt(dataset_id, f"its zarr.json is unreadable ({type(error).__name__}: {error})") from None
+    return attributes
+
+
+def _check_card(dataset_id: DatasetId, attributes: dict[str, Any]) -> dict[str, Any]:
+    card = attributes["card"]
+    expected = attributes.get("card_sha256")
+    if expected is None and attributes.get("store_layout", 1) >= STORE_LAYOUT:
+        raise _corrupt(dataset_id, "its card digest is missing")
+    if expected is not None and card_digest(card) != expected:
+        raise _corrupt(dataset_id, "its card does not match the card digest (edited or damaged)")
+    if not card["checksums"]:
+        raise _corrupt(dataset_id, "its card's checksum table is empty")
+    return card
+
+
+def _check_consistency(dataset_id: DatasetId, card: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """The card's counts are those of the arrays (the checksums cannot say so)."""
+    prefixes = sorted({name.rpartition("/")[0] for name in arrays})
+    for prefix in prefixes:
+        missing = [name for name in ("observations", "actions", "episode_ends")
+                   if (f"{prefix}/{name}" if prefix else name) not in arrays]
+        if missing:
+            raise _corrupt(dataset_id, f"arrays {', '.join(missing)} are not covered by the card")
+    key = (lambda p, n: f"{p}/{n}" if p else n)
+    steps = sum(len(arrays[key(p, "actions")]) for p in prefixes)
+    episodes = sum(len(arrays[key(p, "episode_ends")]) for p in prefixes)
+    if steps != card.get("total_steps") or episodes != card.get("total_episodes"):
+        raise _corrupt(dataset_id, f"its card says {card.get('total_steps')} steps and {card.get('total_episodes')} "
+                                   f"episodes, its arrays hold {steps} and {episodes}")
 
 
 class Store:
@@ -235,27 +153,32 @@ class Store:
 
     def __init__(self, root: str | os.PathLike | None = None, create: bool = False):
         self.root = Path(root) if root is not None else default_root()
+        self.layout = Layout(self.root)
         marker = self.root / MARKER
         if marker.exists():
             return
         if self.root.exists() and not self.root.is_dir():
-            raise MadataError(f"{self.root} is not a directory; pass --store with a store directory")
+            raise MadataError(f"{self.root} is a file, not a directory; pass --store with a store directory")
         if self.root.exists() and any(self.root.iterdir()):
             raise MadataError(f"{self.root} is not a madata store (no {MARKER} file); "
                               f"pass --store with a store directory or an empty/new path")
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps({"format": "madata-store", "version": STORE_FORMAT}) + "\n")
+            temporary = marker.with_name(marker.name + ".tmp")
+            temporary.write_text(json.dumps({"format": "madata-store", "version": STORE_FORMAT}) + "\n")
+            os.replace(temporary, marker)
 
     @property
     def exists(self) -> bool:
         return (self.root / MARKER).exists()
 
     def path(self, dataset_id: DatasetId) -> Path:
-        return self.root / dataset_id.relative_path
+        """The id's pointer (a symlink to its current version, or a legacy group directory)."""
+        return self.layout.pointer(dataset_id.relative_path)
 
     def has(self, dataset_id: DatasetId) -> bool:
-        return (self.path(dataset_id) / "zarr.json").exists()
+        directory = self.layout.resolve(dataset_id.relative_path)
+        return directory is not None and (self.layout.group_path(directory) / "zarr.json").exists()
 
     def list(self) -> list[str]:
         """Ids of complete datasets, sorted."""
@@ -263,34 +186,51 @@ class Store:
             return []
         ids = []
         for scenario in scenario_names():
-            for group in sorted((self.root / scenario).glob("*-v*")):
-                candidate = f"{scenario}/{group.name}"
+            directory = self.root / scenario
+            if not directory.is_dir():
+                continue
+            for entry in sorted(directory.iterdir()):
+                if entry.name.startswith("."):
+                    continue
                 with contextlib.suppress(MadataError):
-                    if self.has(parse_id(candidate)):
-                        ids.append(candidate)
+                    if self.has(parse_id(f"{scenario}/{entry.name}")):
+                        ids.append(f"{scenario}/{entry.name}")
         return ids
 
     def require(self, dataset_id: str) -> DatasetId:
         parsed = parse_id(dataset_id)
+        if not self.has(parsed) and os.access(self.root, os.W_OK):
+            # A writer that died between the two renames of the fallback swap: put the
+            # parked dataset back if nobody is writing the id now.
+            with contextlib.suppress(OSError), self.lock(parsed, wait=None) as held:
+                if held:
+                    self.layout.recover(parsed.relative_path)
         if not self.has(parsed):
             available = self.list()
             hint = ", ".join(available[:10]) if available else "none; create one with `madata collect`"
             raise MadataError(f"dataset {dataset_id!r} not found in store {self.root}; available: {hint}")
         return parsed
 
+    # -- writing ------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, dataset_id: DatasetId) -> Iterator[None]:
-        """Exclusive per-id writer lock; released by the OS even if the writer is killed."""
+    def lock(self, dataset_id: DatasetId, wait: bool = False) -> Iterator[bool]:
+        """Exclusive per-id writer lock; released by the OS even if the writer is killed.
+
+        Yields True; with `wait=False` a held lock raises, with `wait=None` it yields False.
+        """
         locks = self.root / ".locks"
         locks.mkdir(exist_ok=True)
         handle = open(locks / (str(dataset_id).replace("/", "__") + ".lock"), "w")
         try:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
+                if wait is None:
+                    yield False
+                    return
                 raise MadataError(f"another process is writing {dataset_id} in {self.root}; "
                                   f"wait for it to finish") from None
-            yield
+            yield True
         finally:
             handle.close()
 
@@ -300,15 +240,20 @@ class Store:
                               f"pass --overwrite to replace it")
 
     @contextlib.contextmanager
-    def writing(self, dataset_id: DatasetId, overwrite: bool = False) -> Iterator[Callable[..., Path]]:
-        """Hold the id's lock for a whole collection; yields `write(arrays, card) -> path`.
+    def writing(self, dataset_id: DatasetId, overwrite: bool = False) -> Iterator["Writer"]:
+        """Hold the id's lock for a whole collection; yields a `Writer`: call it as
+        `write(arrays, card) -> path`, or stream arrays through `write.version(agents)`.
 
         Refuses at once (before any expensive work) when the id exists and
-        `overwrite` is false, or when another process holds the lock.
+        `overwrite` is false, or when another process holds the lock. Removes what
+        earlier writers of the id left (killed mid-write, or superseded versions
+        whose readers are gone).
         """
         with self.lock(dataset_id):
+            self.layout.recover(dataset_id.relative_path)
+            self.layout.collect_garbage(dataset_id.relative_path)
             self.check_writable(dataset_id, overwrite)
-            yield lambda arrays, card: self._write_unlocked(dataset_id, arrays, card)
+            yield Writer(self, dataset_id)
 
     def write(self, dataset_id: DatasetId, arrays: dict[str, np.ndarray], card: dict[str, Any],
               overwrite: bool = False) -> Path:
@@ -316,103 +261,209 @@ class Store:
         with self.writing(dataset_id, overwrite) as write:
             return write(arrays, card)
 
-    def _write_unlocked(self, dataset_id: DatasetId, arrays: dict[str, np.ndarray],
-                        card: dict[str, Any]) -> Path:
-        # Checksums are computed from the exact arrays written and stored in the card.
-        tmp_root = self.root / ".tmp"
-        tmp_root.mkdir(exist_ok=True)
-        staging = tmp_root / f"{uuid.uuid4().hex}"
-        try:
-            group = zarr.open_group(staging, mode="w")
-            checksums = {name: array_checksum(np.ascontiguousarray(array)) for name, array in arrays.items()}
-            to_store, derived = _split_derivable(arrays)
-            for name, array in to_store.items():
-                array = np.ascontiguousarray(array)
-                chunks, shards = _chunking(array.shape, array.dtype.itemsize)
-                stored = group.create_array(name, shape=array.shape, dtype=array.dtype, chunks=chunks,
-                                            shards=shards, compressors=_compressor(), fill_value=0)
-                stored[...] = array
-            card = {**card, "checksums": checksums}
-            if derived:
-                card["derived_arrays"] = derived
-            group.attrs["card"] = card
-            (staging / "DATASET_CARD.md").write_text(render_card_markdown(card))
-            final = self.path(dataset_id)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
-                # Swap with two renames so that a reader never sees a half-replaced dataset.
-                trash = tmp_root / f"old-{uuid.uuid4().hex}"
-                os.rename(final, trash)
-                os.rename(staging, final)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.rename(staging, final)
-            return final
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+    # -- reading ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def snapshot(self, dataset_id: DatasetId) -> Iterator[Path]:
+        """The group directory of the id's current version, held against garbage collection.
+
+        Everything read inside comes from that one version, whatever writers do meanwhile.
+        """
+        for _ in range(_READ_ATTEMPTS):
+            directory = self.layout.resolve(dataset_id.relative_path)
+            if directory is None:
+                break
+            with shared(directory) as fd:
+                if fd is None:
+                    continue                # removed after we resolved it: resolve again
+                group_path = self.layout.group_path(directory)
+                if group_path == directory and Path(f"/proc/self/fd/{fd}").is_dir():
+                    # A legacy directory is renamed, not copied, when it is replaced: read it
+                    # through the open descriptor, which follows it, not through its old name.
+                    group_path = Path(f"/proc/self/fd/{fd}")
+                yield group_path
+                return
+        raise MadataError(f"dataset {dataset_id} not found in store {self.root}")
 
     def open_group(self, dataset_id: str) -> tuple[DatasetId, zarr.Group]:
+        """The id's Zarr group, opened read-only (for direct array access)."""
         parsed = self.require(dataset_id)
-        return parsed, zarr.open_group(self.path(parsed), mode="r")
+        with self.snapshot(parsed) as group_path:
+            return parsed, zarr.open_group(group_path, mode="r")
 
-    def card(self, dataset_id: str) -> dict[str, Any]:
-        _, group = self.open_group(dataset_id)
-        return dict(group.attrs["card"])
+    def card(self, dataset_id: str, verify: bool = True) -> dict[str, Any]:
+        """The id's card, checked against its digest unless `verify=False`."""
+        parsed = self.require(dataset_id)
+        with self.snapshot(parsed) as group_path:
+            attributes = _read_group_attributes(parsed, group_path)
+        return dict(_check_card(parsed, attributes) if verify else attributes["card"])
 
-    def read_arrays(self, dataset_id: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The card and every array, read whole in one pass (the logical arrays users load)."""
-        parsed, group = self.open_group(dataset_id)
-        card = dict(group.attrs["card"])
+    def read_arrays(self, dataset_id: str, verify: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The card and every array, read whole in one pass (the logical arrays users load).
 
+        With `verify` (the default) every array's sha256 is computed as it decodes
+        and must equal the card's, and the card must match its digest.
+        """
+        parsed = self.require(dataset_id)
+        with self.snapshot(parsed) as group_path:
+            attributes = _read_group_attributes(parsed, group_path)
+            card = _check_card(parsed, attributes) if verify else attributes["card"]
+            strict = attributes.get("store_layout", 1) >= STORE_LAYOUT
+            arrays = self._read_logical(parsed, group_path, card, verify, strict)
+        if verify:
+            _check_consistency(parsed, card, arrays)
+        return dict(card), arrays
+
+    def _read_logical(self, parsed: DatasetId, group_path: Path, card: dict[str, Any], verify: bool,
+                      strict: bool) -> dict[str, np.ndarray]:
         derived = card.get("derived_arrays", {})
-        names = [name for name in card["checksums"] if name not in derived]
+        logical = list(card["checksums"])
+        names = [name for name in logical if name not in derived]
         names += sorted({stored for plan in derived.values() for stored in (plan["source"], plan["residual"])
                          if stored and stored not in names})
+        stored_names = set(_stored_arrays(group_path))
+        if verify:
+            unexpected = sorted(stored_names - set(names))
+            if unexpected:
+                raise _corrupt(parsed, f"arrays {', '.join(unexpected)} are not covered by the card's checksums")
+        absent = [name for name in names if name not in stored_names]
+        if absent:
+            raise _corrupt(parsed, f"array {absent[0]!r} is missing")
         gathers: dict[str, ColumnGather] = {}
         hooks: dict[str, list[ColumnGather]] = {}
-        for name, plan in derived.items():
-            # A derived array has its source's rows and dtype (derive_columns requires both).
-            source_meta = json.loads((self.path(parsed) / plan["source"] / "zarr.json").read_text())
-            gathers[name] = ColumnGather(np.asarray(plan["columns"]), source_meta["shape"][0],
-                                         np.dtype(source_meta["data_type"]))
-            hooks.setdefault(plan["source"], []).append(gathers[name])
+        try:
+            for name, plan in derived.items():
+                # A derived array has its source's rows and dtype (derive_columns requires both).
+                source_meta = json.loads((group_path / plan["source"] / "zarr.json").read_text())
+                gathers[name] = ColumnGather(np.asarray(plan["columns"]), source_meta["shape"][0],
+                                             np.dtype(source_meta["data_type"]))
+                hooks.setdefault(plan["source"], []).append(gathers[name])
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+            raise _corrupt(parsed, f"its column map for {name!r} is unusable ({error})") from None
         # Every stored array in one pass (one decoding pool for all), each derived array gathered
         # chunk by chunk from its decoded source; zarr for layouts we did not write.
-        fast = dict(zip(names, read_arrays([self.path(parsed) / name for name in names],
-                                           after_chunk=[hooks.get(name, []) for name in names])))
-
-        def read(name: str) -> np.ndarray:
-            array = fast.get(name)
-            return group[name][...] if array is None else array
+        try:
+            results = read_verified([group_path / name for name in names],
+                                    after_chunk=[hooks.get(name, []) for name in names],
+                                    strict=strict, digests=verify)
+        except CorruptArray as error:
+            name = error.path.relative_to(group_path).as_posix() if error.path.is_relative_to(group_path) \
+                else str(error.path)
+            raise _corrupt(parsed, f"array {name!r} cannot be read: {error.reason}") from None
+        except (MemoryError, ValueError, OSError) as error:
+            raise _corrupt(parsed, f"its arrays cannot be read ({type(error).__name__}: {error})") from None
+        fast: dict[str, np.ndarray] = {}
+        digests: dict[str, str | None] = {}
+        for name, result in zip(names, results):
+            if result is None:
+                fast[name], digests[name] = self._read_with_zarr(parsed, group_path, name), None
+            else:
+                fast[name], digests[name] = result
 
         arrays: dict[str, np.ndarray] = {}
         sources: dict[str, np.ndarray] = {}
-        for name in card["checksums"]:
+        for name in logical:
             plan = derived.get(name)
-            if plan is not None and fast.get(plan["source"]) is not None:
-                arrays[name] = gathers[name].finish(read(plan["residual"]) if plan["residual"] else None)
+            if plan is None:
+                arrays[name] = fast[name]
+            elif plan["source"] in fast and name in gathers:
+                arrays[name] = gathers[name].finish(fast[plan["residual"]] if plan["residual"] else None)
             else:
-                arrays[name] = _logical_array(name, card, read, sources)
-        return card, arrays
+                arrays[name] = logical_array(name, card, fast.__getitem__, sources)
+            if verify:
+                actual = digests.get(name) if plan is None else None
+                actual = actual or array_checksum(arrays[name])
+                expected = card["checksums"][name]
+                if actual != expected:
+                    raise ChecksumError(f"{parsed}: array {name!r} checksum mismatch (expected {expected[:16]}..., "
+                                        f"got {actual[:16]}...); the dataset is corrupt")
+        return arrays
+
+    @staticmethod
+    def _read_with_zarr(parsed: DatasetId, group_path: Path, name: str) -> np.ndarray:
+        try:
+            return zarr.open_array(group_path / name, mode="r")[...]
+        except Exception as error:  # zarr raises many types on damaged metadata or chunks
+            raise _corrupt(parsed, f"array {name!r} cannot be read ({type(error).__name__}: {error})") from None
 
     def verify(self, dataset_id: str) -> dict[str, str]:
         """Recompute every checksum; raises ChecksumError naming the first bad array."""
-        _, group = self.open_group(dataset_id)
-        card = dict(group.attrs["card"])
-        sources: dict[str, np.ndarray] = {}
-        for name, expected in card["checksums"].items():
-            try:
-                # zarr's own read path, so that a damaged chunk raises instead of being skipped.
-                actual = array_checksum(_logical_array(name, card, lambda stored: group[stored][...], sources))
-            except Exception as error:  # a corrupt chunk may fail to decompress at all
-                raise ChecksumError(f"{dataset_id}: array {name!r} cannot be read ({type(error).__name__}: "
-                                    f"{error}); the dataset is corrupt") from None
-            if actual != expected:
-                raise ChecksumError(f"{dataset_id}: array {name!r} checksum mismatch "
-                                    f"(expected {expected[:16]}..., got {actual[:16]}...)")
+        card, _ = self.read_arrays(dataset_id, verify=True)
         return dict(card["checksums"])
 
     def disk_bytes(self, dataset_id: str) -> int:
-        path = self.path(self.require(dataset_id))
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        parsed = self.require(dataset_id)
+        with self.snapshot(parsed) as group_path:
+            return sum(f.stat().st_size for f in group_path.rglob("*") if f.is_file())
+
+    # -- garbage collection -------------------------------------------------------
+    def gc(self) -> list[Path]:
+        """Remove superseded versions and what killed writers left; returns what was removed.
+
+        Ids being written (lock held) and versions being read are left alone.
+        """
+        if not self.exists:
+            return []
+        removed: list[Path] = []
+        for scenario in scenario_names():
+            versions = self.root / scenario / VERSIONS
+            if not versions.is_dir():
+                continue
+            for entry in sorted(versions.iterdir()):
+                with contextlib.suppress(MadataError):
+                    dataset_id = parse_id(f"{scenario}/{entry.name}")
+                    with self.lock(dataset_id, wait=None) as held:
+                        if held:
+                            self.layout.recover(dataset_id.relative_path)
+                            removed += self.layout.collect_garbage(dataset_id.relative_path)
+        removed += self._gc_legacy_staging()
+        return removed
+
+    def _gc_legacy_staging(self) -> list[Path]:
+        """`.tmp/` of the writer before immutable versions: a dataset stranded there by a
+        crash between its two renames is put back when its id has none; the rest is litter."""
+        staging = self.root / ".tmp"
+        removed: list[Path] = []
+        if not staging.is_dir():
+            return removed
+        for entry in sorted(staging.iterdir()):
+            with contextlib.suppress(MadataError, OSError):
+                if entry.name.startswith("old-"):
+                    dataset_id = parse_id(_read_group_attributes(DatasetId("x", "x", 0), entry)["card"]["id"])
+                    with self.lock(dataset_id, wait=None) as held:
+                        if held and not os.path.lexists(self.path(dataset_id)):
+                            self.path(dataset_id).parent.mkdir(parents=True, exist_ok=True)
+                            os.rename(entry, self.path(dataset_id))
+                            continue
+            if entry.exists():
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
+                removed.append(entry)
+        with contextlib.suppress(OSError):
+            staging.rmdir()
+        return removed
+
+
+class Writer:
+    """What `Store.writing` yields, with the id's lock held."""
+
+    def __init__(self, store: Store, dataset_id: DatasetId):
+        self.store, self.dataset_id = store, dataset_id
+
+    def __call__(self, arrays: dict[str, np.ndarray], card: dict[str, Any]) -> Path:
+        """Write whole arrays and the card as the id's new version; returns the dataset path."""
+        with self.version(card.get("scenario_spec", {}).get("agents", [])) as version:
+            for name, array in arrays.items():
+                version.put(name, array)
+            version.commit(card)
+        return self.store.path(self.dataset_id)
+
+    @contextlib.contextmanager
+    def version(self, agents: list[str] | tuple[str, ...]) -> Iterator[VersionWriter]:
+        """A new version to fill (`put`, `stream`) and `commit`; removed if anything fails first."""
+        relative = self.dataset_id.relative_path
+        version = VersionWriter(self.store.layout, relative, agents)
+        try:
+            yield version
+        finally:
+            version.discard_unless_published()
+        # Superseded versions nobody is reading go now, the rest at the next write or `madata gc`.
+        self.store.layout.collect_garbage(relative)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def test_verify_catches_one_flipped_byte(store_path):
     _collect(store_path, steps=400)
     store = Store(store_path)
     store.verify("mpe-spread-3/random-v0")
-    chunk = next(p for p in (Path(store_path) / "mpe-spread-3" / "random-v0" / "rewards").rglob("*")
+    chunk = next(p for p in (Path(store_path) / "mpe-spread-3" / "random-v0" / "data.zarr" / "rewards").rglob("*")
                  if p.is_file() and p.name != "zarr.json")
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -99,17 +100,23 @@ def test_existing_id_is_refused_without_overwrite(store_path):
 
 
 def test_failed_write_leaves_nothing_visible(store_path, monkeypatch):
-    import madatasets.store as store_module
+    import madatasets.layout as layout_module
 
-    def broken_rename(*args, **kwargs):
+    def broken_replace(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store_module.os, "rename", broken_rename)
+    Store(store_path, create=True)
+    monkeypatch.setattr(layout_module.os, "replace", broken_replace)
     with pytest.raises(OSError):
         _collect(store_path, steps=50)
     monkeypatch.undo()
     assert madatasets.list_datasets(store_path) == []
-    assert list((Path(store_path) / ".tmp").iterdir()) == []
+    # The half-published version is gone; only the link the failed rename left may remain,
+    # and the next writer of the id removes it.
+    versions = Path(store_path) / "mpe-spread-3" / ".versions" / "random-v0"
+    assert [p for p in versions.iterdir() if p.is_dir() and not p.is_symlink()] == []
+    _collect(store_path, steps=50)
+    assert [p.name for p in versions.iterdir()] == [Path(os.readlink(Path(store_path) / "mpe-spread-3" / "random-v0")).name]
 
 
 def test_lock_refuses_a_second_writer(store_path):
@@ -139,7 +146,8 @@ def test_not_a_store_and_bad_ids(tmp_path):
 
 def test_chunks_are_at_least_a_megabyte_or_whole_array(store_path):
     _collect(store_path, steps=30000 // 10)
-    meta = json.loads((Path(store_path) / "mpe-spread-3" / "random-v0" / "observations" / "zarr.json").read_text())
+    meta = json.loads((Path(store_path) / "mpe-spread-3" / "random-v0" / "data.zarr" / "observations" / "zarr.json")
+                      .read_text())
     codec = meta["codecs"][0]
     assert codec["name"] == "sharding_indexed"
     inner = codec["configuration"]["chunk_shape"]
@@ -148,16 +156,14 @@ def test_chunks_are_at_least_a_megabyte_or_whole_array(store_path):
                for c in codec["configuration"]["codecs"])
 
 
-def test_fast_reader_equals_zarr_including_edge_and_empty_chunks(tmp_path, monkeypatch):
-    import zarr
+def _tiny_shards(monkeypatch):
+    import madatasets.writer as writer_module
+    # Tiny chunks so that there are several shards and a partial edge chunk.
+    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(writer_module, "CHUNKS_PER_SHARD", 3)
 
-    import madatasets.store as store_module
-    from madatasets.fastread import read_array, read_arrays
 
-    # Tiny chunks so that there are several shards, a partial edge chunk and
-    # all-zero chunks that zarr omits from the shard.
-    monkeypatch.setattr(store_module, "CHUNK_BYTES", 256)
-    monkeypatch.setattr(store_module, "CHUNKS_PER_SHARD", 3)
+def _tiny_arrays():
     rng = np.random.default_rng(0)
     arrays = {
         "observations": rng.standard_normal((1001, 2, 3)).astype(np.float32),
@@ -165,31 +171,35 @@ def test_fast_reader_equals_zarr_including_edge_and_empty_chunks(tmp_path, monke
         "ends": np.arange(1, 38, dtype=np.int64),
     }
     arrays["flags"][500] = True
-    # Zeros: whole shards (rows 0-299) that zarr does not write, and one chunk (rows 310-319)
-    # that it omits from a shard it does write.
+    # Zeros: whole shards (rows 0-299) and one chunk (rows 310-319) that zarr's default
+    # (the writer before 2026-12) omits.
     arrays["observations"][:300] = 0.0
     arrays["observations"][310:320] = 0.0
-    flat = arrays["observations"].reshape(1001, -1)
-    # A state of permuted observation columns plus one column of its own: gathered chunk by
-    # chunk during the load, the extra column from the stored residual.
-    arrays["states"] = np.concatenate([flat[:, [4, 1, 5]], rng.standard_normal((1001, 1)).astype(np.float32)], 1)
-    store = Store(tmp_path / "s", create=True)
-    dataset_id = parse_id("mpe-spread-3/random-v0")
-    store.write(dataset_id, arrays, {"id": str(dataset_id), "layout": "joint", "returns": return_statistics(np.array([])),
-                                     "reference_scores": {}, "behavior_policies": [], "package_versions": {},
-                                     "scenario": "mpe-spread-3", "scenario_version": 0, "quality": "random",
-                                     "total_steps": 1001, "total_episodes": 0, "seed": 0, "madata_version": "x",
-                                     "created": "x", "command": "x"})
-    root = store.path(dataset_id)
-    _, loaded = store.read_arrays(str(dataset_id))
-    assert store.card(str(dataset_id))["derived_arrays"]["states"]["columns"] == [4, 1, 5, -1]
+    return arrays
+
+
+def test_fast_reader_equals_zarr_including_edge_and_empty_chunks(tmp_path, monkeypatch):
+    import zarr
+
+    import madatasets.store as store_module
+    from madatasets.fastread import read_array, read_arrays, read_verified
+
+    _tiny_shards(monkeypatch)
+    arrays = _tiny_arrays()
+    # The legacy writer's layout: zarr's defaults omit all-zero chunks and shards.
     for name, array in arrays.items():
-        np.testing.assert_array_equal(loaded[name], array)
-        if name == "states":
-            continue                              # not stored as such
-        fast = read_array(root / name)
+        chunks, shards = store_module._chunking(array.shape, array.dtype.itemsize)
+        stored = zarr.create_array(tmp_path / name, shape=array.shape, dtype=array.dtype, chunks=chunks,
+                                   shards=shards, compressors=store_module._compressor(), fill_value=0)
+        stored[...] = array
+    assert not (tmp_path / "observations" / "c" / "0").exists()
+    for name, array in arrays.items():
+        fast = read_array(tmp_path / name)
         np.testing.assert_array_equal(fast, array)
-        np.testing.assert_array_equal(fast, zarr.open_array(root / name, mode="r")[...])
+        np.testing.assert_array_equal(fast, zarr.open_array(tmp_path / name, mode="r")[...])
+        # The stream digest over decoded and filled rows alike is the whole array's checksum.
+        (_, digest), = read_verified([tmp_path / name])
+        assert digest == array_checksum(array)
     # Every row reaches the after-chunk hooks exactly once, empty chunks included.
     seen = np.zeros(1001, dtype=int)
 
@@ -197,7 +207,7 @@ def test_fast_reader_equals_zarr_including_edge_and_empty_chunks(tmp_path, monke
         np.testing.assert_array_equal(rows, arrays["observations"][first:first + len(rows)])
         seen[first:first + len(rows)] += 1
 
-    read_arrays([root / "observations"], after_chunk=[[count]])
+    read_arrays([tmp_path / "observations"], after_chunk=[[count]])
     assert (seen == 1).all()
     # A layout we did not write (no sharding) is left to zarr.
     other = zarr.create_array(tmp_path / "plain", shape=(10,), chunks=(5,), dtype="f4")
@@ -205,44 +215,35 @@ def test_fast_reader_equals_zarr_including_edge_and_empty_chunks(tmp_path, monke
     assert read_array(tmp_path / "plain") is None
 
 
+def test_writer_stores_every_chunk_and_the_reader_agrees(tmp_path, monkeypatch):
+    from madatasets.fastread import read_array
+
+    _tiny_shards(monkeypatch)
+    arrays = _tiny_arrays()
+    store = Store(tmp_path / "s", create=True)
+    dataset_id = parse_id("mpe-spread-3/random-v0")
+    store.write(dataset_id, arrays, {"id": str(dataset_id), "layout": "joint", "returns": return_statistics(np.array([])),
+                                     "reference_scores": {}, "behavior_policies": [], "package_versions": {},
+                                     "scenario": "mpe-spread-3", "scenario_version": 0, "quality": "random",
+                                     "total_steps": 1001, "total_episodes": 0, "seed": 0, "madata_version": "x",
+                                     "created": "x", "command": "x"})
+    group = store.path(dataset_id) / "data.zarr"
+    assert (group / "observations" / "c" / "0" / "0" / "0").exists()     # all-zero shard written
+    assert len(list((group / "observations" / "c").iterdir())) > 3        # several shards
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(read_array(group / name, strict=True), array)
+
+
 def test_fast_reader_detects_a_corrupt_shard_index(store_path):
     _collect(store_path, steps=200)
-    shard = Path(store_path) / "mpe-spread-3" / "random-v0" / "rewards" / "c" / "0" / "0"
+    shard = Path(store_path) / "mpe-spread-3" / "random-v0" / "data.zarr" / "rewards" / "c" / "0" / "0"
     data = bytearray(shard.read_bytes())
     data[-10] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(Exception):
+    with pytest.raises(ChecksumError, match="'rewards'.*shard index"):
         madatasets.load("mpe-spread-3/random-v0", store=store_path)
     with pytest.raises(ChecksumError, match="'rewards'"):
         Store(store_path).verify("mpe-spread-3/random-v0")
-
-
-def test_states_made_of_observation_columns_are_stored_once(tmp_path):
-    # tag's state holds the team's observations plus the scripted prey's: the team part
-    # becomes a column map, the prey part a residual array.
-    collect("mpe-tag-3v1", "random", steps=120, store=tmp_path, progress=False)
-    dataset = madatasets.load("mpe-tag-3v1/random-v0", store=tmp_path)
-    card, path = dataset.card, tmp_path / "mpe-tag-3v1" / "random-v0"
-    plan = card["derived_arrays"]["states"]
-    assert plan["source"] == "observations" and plan["residual"] == "states_residual"
-    assert not (path / "states").exists() and (path / "states_residual").is_dir()
-    columns = np.asarray(plan["columns"])
-    assert (columns >= 0).sum() > 0 and (columns < 0).sum() > 0
-    flat = dataset.observations.reshape(len(dataset.observations), -1)
-    np.testing.assert_array_equal(dataset.states[:, columns >= 0], flat[:, columns[columns >= 0]])
-    for name, digest in card["checksums"].items():      # the logical arrays, states included
-        assert array_checksum(dataset.arrays[name]) == digest
-    assert "states" in Store(tmp_path).verify("mpe-tag-3v1/random-v0")
-
-
-def test_a_corrupt_residual_fails_verification_of_the_rebuilt_states(tmp_path):
-    import zarr
-    collect("mpe-tag-3v1", "random", steps=120, store=tmp_path, progress=False)
-    group = zarr.open_group(tmp_path / "mpe-tag-3v1" / "random-v0", mode="r+")
-    residual = group["states_residual"]
-    residual[0, 0] = residual[0, 0] + 1.0
-    with pytest.raises(ChecksumError, match="'states'"):
-        Store(tmp_path).verify("mpe-tag-3v1/random-v0")
 
 
 def test_derived_columns_are_bitwise_exact():

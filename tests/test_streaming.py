@@ -1,0 +1,89 @@
+"""Collection streams shards to the store as they fill, and refuses budgets that cannot fit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import madatasets
+import madatasets.writer as writer_module
+from collectors import collect as collect_module
+from collectors.collect import collect
+from collectors.rollout import UniformRandomPolicy, assemble, rollout
+from madatasets.errors import MadataError
+from madatasets.integrity import array_checksum
+from madatasets.resources import check_collection_fits, raw_bytes_per_step
+from madatasets.scenarios import get_spec
+
+
+def test_shards_reach_the_disk_while_the_rollout_runs(store_path, monkeypatch):
+    # Tiny shards, so a short collection spans many; the sink sees each episode as it comes.
+    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 2048)
+    monkeypatch.setattr(writer_module, "CHUNKS_PER_SHARD", 2)
+    shards_seen_mid_rollout = []
+    original = collect_module.EpisodeSink.__call__
+
+    def watching(self, episode):
+        original(self, episode)
+        if self.episodes == 10:
+            shards = self.version.directory / "data.zarr" / "observations" / "c"
+            shards_seen_mid_rollout.append(len(list(shards.iterdir())) if shards.exists() else 0)
+            # One shard's rows buffered per array, never the whole collection.
+            assert len(self.streams["observations"]._buffer) < 300
+
+    monkeypatch.setattr(collect_module.EpisodeSink, "__call__", watching)
+    collect("mpe-spread-3", "random", steps=1000, seed=3, store=store_path, progress=False)
+    assert shards_seen_mid_rollout and shards_seen_mid_rollout[0] >= 2
+    dataset = madatasets.load("mpe-spread-3/random-v0", store=store_path)
+    # The streamed arrays are exactly what assembling the same episodes in memory gives.
+    spec = get_spec("mpe-spread-3")
+    episodes = rollout("mpe-spread-3", UniformRandomPolicy(spec.act_mask, spec.episode_limit), 1000, 3, progress=False)
+    for name, array in assemble(episodes, spec.n_agents).items():
+        assert dataset.card["checksums"][name] == array_checksum(array), name
+
+
+def test_a_budget_too_large_for_the_disk_is_refused_before_rollout(store_path):
+    result = subprocess.run([sys.executable, "-m", "madatasets.cli", "collect", "halfcheetah-2x3", "--steps",
+                             str(10**13), "--quiet", "--store", str(store_path)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "on disk" in lines[0] and "collect at most" in lines[0], result.stderr
+    assert madatasets.list_datasets(store_path) == []
+    assert not (Path(store_path) / "halfcheetah-2x3").exists()          # nothing was staged
+
+
+def test_an_in_memory_collection_too_large_for_memory_is_refused(tmp_path, monkeypatch):
+    import madatasets.resources as resources
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(resources.shutil, "disk_usage", lambda path: usage(2**60, 0, 2**60))
+    monkeypatch.setattr(resources, "available_memory", lambda: 2**30)
+    spec = get_spec("mpe-spread-3")
+    steps = 2**30 // raw_bytes_per_step(spec)          # fits on disk, not twice in memory
+    with pytest.raises(MadataError, match="of memory"):
+        check_collection_fits(spec, steps, tmp_path)
+    check_collection_fits(spec, steps, tmp_path, memory=False)      # streamed: only the disk counts
+
+
+def test_no_complete_episode_means_no_return_statistics(store_path):
+    # 10 steps of spread (episodes of 25): the only episode is cut by the budget.
+    collect("mpe-spread-3", "random", steps=10, store=store_path, progress=False)
+    card = madatasets.card("mpe-spread-3/random-v0", store=store_path)
+    assert card["returns"]["episodes"] == 0 and np.isnan(card["returns"]["mean"])
+    assert "normalized_return_mean" not in card
+
+
+def test_a_streamed_card_has_the_fields_of_an_in_memory_one(store_path):
+    from collectors.collect import zoo_version_of
+    collect("mpe-spread-3", "random", steps=60, store=store_path, progress=False)
+    card = madatasets.card(f"mpe-spread-3/random-v{zoo_version_of(None)}", store=store_path)
+    assert card["zoo_version"] == zoo_version_of(None)
+    assert card["reference_details"] == get_spec("mpe-spread-3").reference_details
+    assert card["collection"] == {"steps_requested": 60, "action_noise": None,
+                                  "episode_seeding": "SeedSequence([seed, episode_index])"}
