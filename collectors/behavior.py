@@ -92,6 +92,10 @@ class TrainConfig:
     # state ends with 78 contact forces, large and noisy; the exported actor still takes the
     # whole state, with zero weights on the entries the learner did not see.
     state_dims: int = 0
+    # TD3 (ours): "joint" (one actor on the whole state) or "shared" (one parameter-shared
+    # actor on each agent's own observation and id: MPE, where the state is the team's
+    # observations concatenated).
+    actor: str = "joint"
     eval_every: int = 5_000               # checkpoint + periodic evaluation interval
     eval_episodes: int = 5                # episodes per periodic evaluation
     final_eval_episodes: int = 100        # episodes per kept checkpoint at the end
@@ -115,7 +119,10 @@ class TrainConfig:
 # more evaluation episodes (they are cheap and contacts are rare on tag/world).
 _TD3 = dict(algorithm="td3", hidden=(256, 256), batch_size=100, learning_rate=1e-3, learning_starts=1_000,
             eval_every=10_000, eval_episodes=10, selection_episodes=50)
-_MPE = dict(_TD3, gamma=0.95, eval_every=10_000, eval_episodes=50)
+# MPE: one parameter-shared actor on each agent's own observation (`actor="shared"`); a
+# joint actor on the 54-dim state learned spread slowly (-16.8 at 80k steps against the
+# scripted -6.6; docs/zoo.md).
+_MPE = dict(_TD3, gamma=0.95, eval_every=10_000, eval_episodes=50, actor="shared")
 ALGORITHMS = ("td3", "sb3-td3", "sac", "ppo")
 # PPO (on-policy, no replay warm-up): SB3's usual settings, larger minibatches.
 _PPO = dict(algorithm="ppo", learning_starts=0, learning_rate=3e-4, batch_size=256, n_steps=2_048, n_epochs=10,
@@ -221,7 +228,8 @@ class MLPActor:
             arrays["output"] = np.array(self.output)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
+            # Compressed: block-diagonal actors (parameter-shared agents) are mostly zeros.
+            np.savez_compressed(handle, **arrays)
 
     @staticmethod
     def load(path: Path) -> "MLPActor":

@@ -63,6 +63,58 @@ class Actor(nn.Module):
                 [b.detach().numpy().astype(np.float32).copy() for b in self.biases])
 
 
+class SharedActor(nn.Module):
+    """One actor for every agent (parameter sharing): a_i = tanh(MLP([o_i, onehot(i)])).
+
+    o_i is agent i's slice of the state (MPE: the state is the team's observations
+    concatenated), so the joint action is decentralized and symmetric; agents with
+    fewer action dimensions use the first ones of the shared output. Exported as
+    one block-diagonal joint MLP on the state (`numpy_layers`), the zoo's format.
+    """
+
+    def __init__(self, state_dim: int, obs_index: list[list[int]], act_sizes: list[int], hidden: tuple[int, ...],
+                 generator: torch.Generator):
+        super().__init__()
+        self.state_dim = state_dim
+        self.n_agents, self.obs_size = len(obs_index), len(obs_index[0])
+        self.act_sizes, self.act_max = list(act_sizes), max(act_sizes)
+        self.register_buffer("obs_index", torch.tensor(obs_index, dtype=torch.long), persistent=False)
+        self.register_buffer("agent_ids", torch.eye(self.n_agents), persistent=False)
+        self.register_buffer("columns", torch.tensor([i * self.act_max + d for i, size in enumerate(act_sizes)
+                                                      for d in range(size)]), persistent=False)
+        self.mlp = Actor([self.obs_size + self.n_agents, *hidden, self.act_max], generator)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        batch = states.shape[0]
+        inputs = torch.cat([states[:, self.obs_index], self.agent_ids.expand(batch, -1, -1)], dim=-1)
+        out = self.mlp(inputs.reshape(batch * self.n_agents, -1)).reshape(batch, self.n_agents * self.act_max)
+        return out[:, self.columns]
+
+    def numpy_layers(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        weights, biases = self.mlp.numpy_layers()
+        n = self.n_agents
+        first = np.zeros((self.state_dim, n * weights[0].shape[1]), dtype=np.float32)
+        joint_weights, joint_biases = [first], []
+        width = weights[0].shape[1]
+        bias0 = []
+        for i, rows in enumerate(self.obs_index.tolist()):
+            first[rows, i * width:(i + 1) * width] = weights[0][: self.obs_size]
+            bias0.append(biases[0] + weights[0][self.obs_size + i])   # the one-hot id folds into the bias
+        joint_biases.append(np.concatenate(bias0).astype(np.float32))
+        for weight, bias in zip(weights[1:-1], biases[1:-1]):
+            joint_weights.append(np.kron(np.eye(n, dtype=np.float32), weight).astype(np.float32))
+            joint_biases.append(np.tile(bias, n).astype(np.float32))
+        last, width = weights[-1], weights[-1].shape[0]
+        out = np.zeros((n * width, sum(self.act_sizes)), dtype=np.float32)
+        column = 0
+        for i, size in enumerate(self.act_sizes):
+            out[i * width:(i + 1) * width, column:column + size] = last[:, :size]
+            column += size
+        joint_weights.append(out)
+        joint_biases.append(np.concatenate([biases[-1][:size] for size in self.act_sizes]).astype(np.float32))
+        return joint_weights, joint_biases
+
+
 class TwinCritic(nn.Module):
     """Q1 and Q2 of (state, action) as one network with a leading axis of 2."""
 
@@ -95,6 +147,9 @@ class TD3Hyperparameters:
     noise_clip: float = 0.5
     policy_delay: int = 2
     learning_starts: int = 10_000
+    # None: one joint actor on the whole state. Else (obs index per agent, action sizes):
+    # a parameter-shared per-agent actor (`SharedActor`).
+    shared_actor: tuple[list[list[int]], list[int]] | None = None
 
 
 @dataclass
@@ -119,9 +174,13 @@ class TD3Trainer:
         self.params = params
         self.state_dim, self.action_dim, self.capacity = state_dim, action_dim, capacity
         generator = torch.Generator().manual_seed(seed)
-        self.actor = Actor([state_dim, *params.hidden, action_dim], generator)
+        def make_actor() -> nn.Module:
+            if params.shared_actor is not None:
+                return SharedActor(state_dim, *params.shared_actor, params.hidden, generator)
+            return Actor([state_dim, *params.hidden, action_dim], generator)
+        self.actor = make_actor()
         self.critic = TwinCritic([state_dim + action_dim, *params.hidden, 1], generator)
-        self.actor_target = Actor([state_dim, *params.hidden, action_dim], generator)
+        self.actor_target = make_actor()
         self.critic_target = TwinCritic([state_dim + action_dim, *params.hidden, 1], generator)
         self.actor_target.load_state_dict(self.actor.state_dict())
         self.critic_target.load_state_dict(self.critic.state_dict())

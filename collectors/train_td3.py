@@ -19,7 +19,7 @@ from collectors.behavior import (PERIODIC_EVAL_SEED, Checkpoint, JointEnv, MLPAc
                                  evaluate_actor)
 from collectors.td3 import TD3Hyperparameters, TD3Trainer, load_checkpoint, save_checkpoint
 from madatasets.errors import MadataError
-from madatasets.scenarios import make
+from madatasets.scenarios import get_spec, make
 
 RUNS_DIR = Path(".madata-runs")
 
@@ -28,12 +28,27 @@ def default_run_dir(config: TrainConfig) -> Path:
     return RUNS_DIR / f"{config.scenario}-seed{config.seed}"
 
 
+def shared_actor_layout(scenario: str) -> tuple[list[list[int]], list[int]]:
+    """Each agent's observation as indices into the state, and its action size (MPE only)."""
+    spec = get_spec(scenario)
+    if spec.family != "mpe" or len(set(spec.obs_sizes)) != 1:
+        raise MadataError(f"a shared actor needs a scenario whose state is its agents' equal-sized observations "
+                          f"concatenated (MPE); {scenario} is not one")
+    size = spec.obs_sizes[0]
+    return [list(range(i * size, (i + 1) * size)) for i in range(spec.n_agents)], list(spec.act_sizes)
+
+
 def hyperparameters(config: TrainConfig) -> TD3Hyperparameters:
+    if config.actor not in ("joint", "shared"):
+        raise MadataError(f"unknown actor {config.actor!r}; valid: joint, shared")
+    if config.actor == "shared" and config.state_dims:
+        raise MadataError("state_dims applies to the joint actor only")
     return TD3Hyperparameters(hidden=tuple(config.hidden), learning_rate=config.learning_rate,
                               batch_size=config.batch_size, gamma=config.gamma, tau=config.tau,
                               exploration_sigma=config.exploration_sigma, policy_noise=config.policy_noise,
                               noise_clip=config.noise_clip, policy_delay=config.policy_delay,
-                              learning_starts=config.learning_starts)
+                              learning_starts=config.learning_starts,
+                              shared_actor=shared_actor_layout(config.scenario) if config.actor == "shared" else None)
 
 
 def joint_view(scenario: str) -> tuple:

@@ -140,3 +140,30 @@ def test_zoo_tiers_refuse_a_dataset_version_other_than_the_zoo_version(tmp_path,
     train_behavior(tiny(), zoo_dir=zoo, progress=False)
     with pytest.raises(MadataError, match=f"-v{ZOO_VERSION}; got --version 0"):
         collect(SCENARIO, "medium", steps=100, store=tmp_path / "store", zoo=zoo, version=0, progress=False)
+
+
+@pytest.mark.parametrize("scenario", ["mpe-spread-3", "mpe-world-4v2"])
+def test_shared_actor_exports_to_the_same_joint_function(scenario, one_torch_thread):
+    import torch
+    from collectors.behavior import MLPActor
+    config = default_config(scenario, steps=300, hidden=(16, 16), learning_starts=100, eval_every=100,
+                            batch_size=32, selection_episodes=0, actor="shared")
+    checkpoints, env, trainer = run_td3(config, evaluate=False, progress=False)
+    states = torch.randn(9, env.observation_space.shape[0])
+    with torch.no_grad():
+        expected = trainer.actor(states).numpy()
+    exported = MLPActor(*trainer.actor.numpy_layers())
+    np.testing.assert_allclose(exported(states.numpy()), expected, atol=1e-5)
+    # Decentralized: agent 0's action does not move when another agent's observation does.
+    spec = get_spec(scenario)
+    moved = states.clone()
+    moved[:, spec.obs_sizes[0]:2 * spec.obs_sizes[0]] += 1.0
+    first = spec.act_sizes[0]
+    np.testing.assert_array_equal(exported(moved.numpy())[:, :first], exported(states.numpy())[:, :first])
+    assert checkpoints[-1].actor.input_size == spec.state_dim
+
+
+def test_shared_actor_is_refused_where_the_state_is_not_the_observations():
+    with pytest.raises(MadataError, match="shared actor"):
+        run_td3(default_config("hopper-3x1", steps=300, learning_starts=100, eval_every=100, actor="shared"),
+                evaluate=False, progress=False)
