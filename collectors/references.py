@@ -52,7 +52,7 @@ def measure_reference(scenario: str, policy: str, episodes: int | None = None, s
         behavior = scripted_policy(scenario)
         extra["policy"] = behavior.describe()[0]["id"]
     elif policy == "expert":
-        from collectors.behavior import ActorPolicy, ZOO_VERSION, load_zoo_actor, read_zoo_index, ZOO_DIR
+        from collectors.behavior import ActorPolicy, ZOO_DIR, load_zoo_actor, read_zoo_index
         zoo_dir = Path(zoo) if zoo is not None else ZOO_DIR
         actor, info = load_zoo_actor(scenario, "expert", zoo_dir)
         behavior = ActorPolicy(scenario, actor)

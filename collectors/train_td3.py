@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from collectors.behavior import (PERIODIC_EVAL_SEED, Checkpoint, JointEnv, MLPActor, TrainConfig,
-                                 evaluate_actor)
+from collectors.actors import PERIODIC_EVAL_SEED, Checkpoint, MLPActor, evaluate_actor
+from collectors.joint_env import JointEnv
+from collectors.train_config import TrainConfig
 from collectors.td3 import TD3Hyperparameters, TD3Trainer, load_checkpoint, save_checkpoint
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, make

@@ -1,0 +1,80 @@
+"""The zoo on disk: `index.json` (one entry per scenario: config, checkpoints, policies
+with sha256) beside `<scenario>/{early,medium,expert}.npz`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from collectors.actors import MLPActor
+from madatasets.errors import ChecksumError, MadataError
+from madatasets.scenarios import get_spec, scenario_names
+
+ZOO_DIR = Path(__file__).with_name("zoo")
+ZOO_INDEX = "index.json"
+ZOO_FORMAT = 1
+# The zoo's version: what "medium" or "expert" means. New behaviour policies bump it;
+# datasets collected from zoo version N get `-vN` ids and record it on their card.
+# Version 0: SB3 TD3 64x64 with 7.5k-200k steps (see docs/zoo.md, history).
+ZOO_VERSION = 1
+ROLES = ("early", "medium", "expert")
+
+
+def read_zoo_index(zoo_dir: Path = ZOO_DIR) -> dict[str, Any]:
+    path = Path(zoo_dir) / ZOO_INDEX
+    if not path.exists():
+        return {"format": ZOO_FORMAT, "zoo_version": ZOO_VERSION, "scenarios": {}}
+    index = json.loads(path.read_text())
+    index.setdefault("zoo_version", 0)   # indexes written before versioning are version 0
+    return index
+
+
+def update_zoo_index(zoo_dir: Path, scenario: str, entry: dict[str, Any]) -> None:
+    zoo_dir = Path(zoo_dir)
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    index = read_zoo_index(zoo_dir)
+    if index["zoo_version"] != ZOO_VERSION and index["scenarios"]:
+        raise MadataError(f"the zoo at {zoo_dir} is version {index['zoo_version']}, this code writes version "
+                          f"{ZOO_VERSION}; train into an empty --zoo folder")
+    index["zoo_version"] = ZOO_VERSION
+    index["scenarios"][scenario] = entry
+    index["scenarios"] = dict(sorted(index["scenarios"].items()))
+    staging = zoo_dir / f".{ZOO_INDEX}.{os.getpid()}"
+    staging.write_text(json.dumps(index, indent=2) + "\n")
+    os.replace(staging, zoo_dir / ZOO_INDEX)
+
+
+def zoo_entry(scenario: str, zoo_dir: Path | None = None) -> dict[str, Any]:
+    """The zoo's record of `scenario`; MadataError if it has no trained policy."""
+    spec = get_spec(scenario)
+    zoo_dir = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    scenarios = read_zoo_index(zoo_dir)["scenarios"]
+    entry = scenarios.get(scenario)
+    if entry is None:
+        trained = ", ".join(scenarios) or "none"
+        raise MadataError(f"no behaviour policy for {scenario} in the zoo at {zoo_dir} (trained: {trained}); "
+                          f"train one with `madata train-behavior {scenario}`")
+    if entry["scenario_version"] != spec.version:
+        raise MadataError(f"the zoo policy of {scenario} was trained on scenario version "
+                          f"{entry['scenario_version']}, the registry has version {spec.version}; retrain it")
+    return entry
+
+
+def load_zoo_actor(scenario: str, role: str, zoo_dir: Path | None = None) -> tuple[MLPActor, dict[str, Any]]:
+    """The zoo checkpoint `role` of `scenario`, checked against its recorded sha256."""
+    if role not in ROLES:
+        raise MadataError(f"unknown zoo role {role!r}; valid: {', '.join(ROLES)}")
+    zoo_dir = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    info = zoo_entry(scenario, zoo_dir)["policies"][role]
+    actor = MLPActor.load(zoo_dir / info["file"])
+    if actor.checksum != info["sha256"]:
+        raise ChecksumError(f"zoo policy {info['id']} checksum mismatch (expected {info['sha256'][:16]}..., "
+                            f"got {actor.checksum[:16]}...); the file {zoo_dir / info['file']} is corrupt")
+    return actor, info
+
+
+def zoo_scenarios(zoo_dir: Path | None = None) -> list[str]:
+    scenarios = read_zoo_index(Path(zoo_dir) if zoo_dir is not None else ZOO_DIR)["scenarios"]
+    return [name for name in scenario_names() if name in scenarios]
