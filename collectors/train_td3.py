@@ -68,7 +68,9 @@ def joint_view(scenario: str) -> tuple:
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     # The budget may grow (it only says where the run ends), and a scenario with the
-    # same joint view may take over the run; nothing else may change.
+    # same joint view may take over the run; nothing else may change. Fields added to
+    # TrainConfig after a checkpoint was written take their defaults (what that run used).
+    config = TrainConfig.from_dict(config).to_dict()
     return {key: value for key, value in config.items() if key not in ("steps", "scenario")} | {
         "joint_view": joint_view(config["scenario"])}
 

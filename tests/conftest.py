@@ -30,3 +30,14 @@ def random_store(tmp_path_factory, scenario: str = "mpe-spread-3", steps: int = 
     root = tmp_path_factory.mktemp("store") / "store"
     collect(scenario, "random", steps=steps, store=root, progress=False)
     return str(root)
+
+
+@pytest.fixture
+def reference_file(tmp_path, monkeypatch):
+    """A private reference_scores.json for the test (the shipped one is never written)."""
+    import madatasets.scenarios as scenarios
+    path = tmp_path / "reference_scores.json"
+    monkeypatch.setattr(scenarios, "REFERENCE_SCORES_PATH", path)
+    scenarios._load_reference_scores.cache_clear()
+    yield path
+    scenarios._load_reference_scores.cache_clear()

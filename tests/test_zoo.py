@@ -152,15 +152,6 @@ def test_committed_zoo_checksums_and_sizes_match():
     assert total < 20 * 1024 * 1024
 
 
-@pytest.fixture
-def reference_file(tmp_path, monkeypatch):
-    path = tmp_path / "reference_scores.json"
-    monkeypatch.setattr(scenarios, "REFERENCE_SCORES_PATH", path)
-    scenarios._load_reference_scores.cache_clear()
-    yield path
-    scenarios._load_reference_scores.cache_clear()
-
-
 def test_normalized_score_maps_random_to_0_and_expert_to_100(reference_file):
     with pytest.raises(MadataError, match="no expert reference"):
         save_reference(SCENARIO, "random", {"mean": -24.0, "scenario_version": 0}, path=reference_file)

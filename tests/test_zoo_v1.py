@@ -100,16 +100,6 @@ def test_overlapping_confidence_intervals_are_reported():
     assert tier_rows(close, 0.0, 100.0)[0]["separated_from_next"] is False
 
 
-@pytest.fixture
-def reference_file(tmp_path, monkeypatch):
-    import madatasets.scenarios as scenarios
-    path = tmp_path / "reference_scores.json"
-    monkeypatch.setattr(scenarios, "REFERENCE_SCORES_PATH", path)
-    scenarios._load_reference_scores.cache_clear()
-    yield path
-    scenarios._load_reference_scores.cache_clear()
-
-
 def test_a_new_zoo_version_leaves_old_cards_their_references(reference_file, tmp_path):
     import madatasets
     from baselines.results import normalized_score as _normalized
