@@ -46,8 +46,12 @@ def measure(dataset_id: str, store: Store, repeats: int) -> dict[str, float]:
     hash_seconds = best_of(repeats, lambda: [array_checksum(a) for a in dataset.arrays.values()])
     load_seconds = best_of(repeats, lambda: madatasets.load(dataset_id, store))
     unverified_seconds = best_of(repeats, lambda: madatasets.load(dataset_id, store, verify=False))
+    # `madata verify`: also every array's sha256 over the decoded values (what loads did before
+    # the per-chunk digests, and still do on datasets written without them).
+    full_seconds = best_of(repeats, lambda: store.read_arrays(dataset_id, verify=True, full=True))
     disk = store.disk_bytes(dataset_id)
     return {"steps": steps, "hash_s": hash_seconds, "load_s": load_seconds, "unverified_s": unverified_seconds, "npy_s": npy_seconds,
+            "full_s": full_seconds,
             "disk_bytes_per_step": disk / steps, "raw_bytes_per_step": raw_bytes / steps}
 
 
@@ -85,11 +89,12 @@ def main() -> None:
         except MadataError as error:    # unknown scenario or dataset, bad --steps/--workers
             parser.exit(2, f"store_speed.py: error: {error}\n")
     print("| dataset | steps | load s (verified) | load s (verify=False) | np.load s | ratio verified | "
-          "ratio unverified | disk bytes/step | raw bytes/step | disk/raw |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "ratio unverified | full verify s (sha256) | ratio full | disk bytes/step | raw bytes/step | disk/raw |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, row in rows:
         print(f"| {name} | {row['steps']:,} | {row['load_s']:.3f} | {row['unverified_s']:.3f} | {row['npy_s']:.3f} | "
               f"{row['load_s'] / row['npy_s']:.2f}x | {row['unverified_s'] / row['npy_s']:.2f}x | "
+              f"{row['full_s']:.3f} | {row['full_s'] / row['npy_s']:.2f}x | "
               f"{row['disk_bytes_per_step']:.1f} | "
               f"{row['raw_bytes_per_step']:.1f} | {row['disk_bytes_per_step'] / row['raw_bytes_per_step']:.2f} |")
     for name, row in rows:
