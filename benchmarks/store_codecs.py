@@ -8,6 +8,7 @@ path and with our reader (`madatasets.fastread`), best of 3 from the page cache.
 
     python benchmarks/store_codecs.py --dataset mpe-spread-3/random-v0
     python benchmarks/store_codecs.py --quick     # the kept codec against zstd 5 only
+    python benchmarks/store_codecs.py --dataset ... --rows 300000   # the first 300k steps only
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from madatasets.errors import MadataError
 from madatasets.fastread import read_array
 from madatasets.store import _chunking
 
-CANDIDATES = [("zstd", 5, "bitshuffle"), ("zstd", 5, "shuffle"), ("zstd", 3, "shuffle"), ("zstd", 1, "shuffle"),
-              ("lz4", 5, "shuffle"), ("lz4hc", 5, "shuffle"), ("lz4hc", 9, "shuffle"), ("lz4hc", 5, "bitshuffle")]
+CANDIDATES = [("zstd", 9, "bitshuffle"), ("zstd", 9, "shuffle"), ("zstd", 5, "bitshuffle"), ("zstd", 5, "shuffle"),
+              ("zstd", 3, "shuffle"), ("zstd", 1, "shuffle"), ("lz4", 5, "shuffle"), ("lz4hc", 5, "shuffle"),
+              ("lz4hc", 9, "shuffle"), ("lz4hc", 9, "bitshuffle"), ("lz4hc", 5, "bitshuffle")]
 QUICK_CANDIDATES = [("zstd", 5, "shuffle"), ("lz4hc", 9, "shuffle")]   # before and after the switch
 
 
@@ -37,13 +39,17 @@ def main() -> None:
     parser.add_argument("--dataset", default="mpe-spread-3/random-v0")
     parser.add_argument("--store", default=None)
     parser.add_argument("--quick", action="store_true", help="zstd 5 and LZ4HC 9, byte shuffle, only")
+    parser.add_argument("--rows", type=int, default=None,
+                        help="only the first ROWS rows of every per-step array (per-episode arrays whole)")
     args = parser.parse_args()
     try:
         logical = madatasets.load(args.dataset, args.store).arrays
     except MadataError as error:
         parser.exit(2, f"store_codecs.py: error: {error}\n")
-    raw = sum(a.nbytes for a in logical.values())
-    arrays = logical
+    steps = len(logical["actions"])
+    arrays = {name: array[:args.rows] if args.rows and len(array) == steps else array
+              for name, array in logical.items()}
+    raw = sum(a.nbytes for a in arrays.values())
     print(f"{args.dataset}: {raw / 1e6:.1f} MB raw")
     print("| codec | disk/raw | write s | zarr read s | our read s |")
     print("|---|---|---|---|---|")

@@ -62,9 +62,11 @@ class AgentDataset:
 class Dataset:
     """A dataset loaded whole into memory, with its card.
 
-    `verified_checksums` are the sha256 of every array as this load computed and
-    checked them against the card (None when loaded with `verify=False`): what
-    results should record as the data they ran on.
+    `verified_checksums` are the card's sha256 of every array, which this load
+    vouched for (None when loaded with `verify=False`): computed and compared as the
+    arrays decode, or, for datasets with an integrity record, by checking every
+    stored chunk's digest in that record, bound to the card. What results should
+    record as the data they ran on.
     """
 
     def __init__(self, dataset_id: str, card: dict[str, Any], arrays: dict[str, np.ndarray],
@@ -172,8 +174,10 @@ def _episode_returns(arrays: dict[str, np.ndarray], prefix: str) -> np.ndarray:
 def load(dataset_id: str, store: str | Store | None = None, verify: bool = True) -> Dataset:
     """Load a dataset whole into memory, e.g. `load("mpe-spread-3/random-v0")`.
 
-    Every array's sha256 is checked against the card as it decodes, and the card
-    against its digest; a mismatch raises `ChecksumError` naming the array.
+    The card is checked against its digest and every stored chunk against the
+    integrity record bound to it as it decodes (datasets written before the record:
+    every array's sha256 against the card); a mismatch raises `ChecksumError`
+    naming the array.
     `verify=False` skips the checks (missing chunks are still an error).
     """
     store = store if isinstance(store, Store) else Store(store)

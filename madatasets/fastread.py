@@ -14,11 +14,17 @@ Whatever goes wrong while reading our layout (unreadable metadata, a missing
 shard or chunk where `strict`, a bad shard index, a chunk that does not
 decompress) raises `CorruptArray` naming the array's path: never fill values in
 place of data that should be there.
+
+With an integrity record for an array (madatasets/integrity.py: the digest of its
+zarr.json bytes and of every stored chunk), each chunk's compressed bytes are
+hashed and compared in the decoding thread just before they are decompressed,
+and the zarr.json bytes before they are parsed; a mismatch is `CorruptArray`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +35,7 @@ import numpy as np
 from numcodecs import blosc
 from numcodecs.checksum32 import CRC32C
 
-from madatasets.integrity import StreamDigest
+from madatasets.integrity import StreamDigest, chunk_digest
 
 _EMPTY = 2**64 - 1
 
@@ -108,14 +114,19 @@ def read_arrays(paths: Sequence[Path], threads: int | None = None,
 
 def read_verified(paths: Sequence[Path], threads: int | None = None,
                   after_chunk: Sequence[Sequence[AfterChunk]] | None = None, strict: bool = False,
-                  digests: bool = True) -> list[tuple[np.ndarray, str | None] | None]:
+                  digests: bool = True,
+                  records: Sequence[dict | None] | None = None) -> list[tuple[np.ndarray, str | None] | None]:
     """`read_arrays`, plus each array's `array_checksum` computed while it decodes
     (None without `digests`): every block of rows is hashed in row order by whichever
-    decoding thread finds it next, so hashing overlaps the decoding of other chunks."""
+    decoding thread finds it next, so hashing overlaps the decoding of other chunks.
+
+    `records[i]`: array i's integrity record (`chunk_record`); its zarr.json and every
+    chunk's stored bytes must match it (a missing chunk is then always an error)."""
     planned = []
     for i, path in enumerate(paths):
         after = list(after_chunk[i]) if after_chunk else []
-        planned.append(_plan(Path(path), after, strict, digests))
+        record = records[i] if records else None
+        planned.append(_plan(Path(path), after, strict or record is not None, digests, record))
     # Largest arrays first, each array's chunks in row order: the stream digest of an array
     # then hashes each chunk as soon as it is decoded instead of waiting for an earlier one.
     jobs = sorted((job for plan in planned if plan is not None for job in plan[1]),
@@ -138,7 +149,13 @@ def read_verified(paths: Sequence[Path], threads: int | None = None,
 
 
 def _decode_chunk(path: Path, out: np.ndarray, data: memoryview, nbytes: int, start: int, first_row: int,
-                  chunk_rows: int, after: list[AfterChunk]) -> None:
+                  chunk_rows: int, after: list[AfterChunk], expected: str | None = None) -> None:
+    if expected is not None:
+        if start + nbytes > len(data):
+            raise CorruptArray(path, f"the shard index of the chunk at row {first_row} points past the end of "
+                                     f"its shard")
+        if chunk_digest(data[start:start + nbytes]) != expected:
+            raise CorruptArray(path, f"chunk at row {first_row} does not match its digest (damaged)")
     try:
         _decode_rows(out, data, nbytes, start, first_row, chunk_rows)
     except Exception as error:      # Blosc raises RuntimeError/ValueError on damaged frames
@@ -170,18 +187,68 @@ def _fill(out: np.ndarray, first_row: int, rows: int, fill: object, after: list[
         hook(block, first_row)
 
 
-def _plan(path: Path, after: list[AfterChunk], strict: bool = False,
-          digest: bool = False) -> tuple[np.ndarray, list[tuple], StreamDigest | None] | None:
-    """The (empty) output array, one decode job per stored chunk and the array's stream
-    digest (fed by every block of rows like the other hooks); fills empty chunks directly."""
+def _read_meta(path: Path, record: dict | None = None) -> dict:
+    """The array's zarr.json, checked against the integrity record's digest of its bytes."""
     try:
-        meta = json.loads((path / "zarr.json").read_text())
+        raw = (path / "zarr.json").read_bytes()
+        if record is not None and chunk_digest(raw) != record.get("meta"):
+            raise CorruptArray(path, "the array's zarr.json does not match the integrity record (edited or damaged)")
+        meta = json.loads(raw.decode())
     except FileNotFoundError:
         raise CorruptArray(path, "the array's zarr.json is missing") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CorruptArray(path, f"the array's zarr.json is unreadable ({error})") from None
     if not isinstance(meta, dict):
         raise CorruptArray(path, "the array's zarr.json is not a JSON object")
+    return meta
+
+
+def _shard_index(path: Path, shard_path: Path, chunks_per_shard: int) -> tuple[memoryview, np.ndarray]:
+    """The shard's bytes and its (offset, nbytes) per chunk, the index CRC checked."""
+    data = _map(shard_path)
+    index_bytes = chunks_per_shard * 16
+    if len(data) < index_bytes + 4:
+        raise CorruptArray(path, f"shard file {shard_path.relative_to(path)} is truncated")
+    index = data[len(data) - index_bytes - 4: len(data) - 4]
+    if int.from_bytes(data[len(data) - 4:], "little") != int.from_bytes(_CRC.encode(index)[-4:], "little"):
+        raise CorruptArray(path, f"shard index checksum mismatch in {shard_path.relative_to(path)}")
+    return data, np.frombuffer(index, dtype="<u8").reshape(chunks_per_shard, 2)
+
+
+def chunk_record(path: Path) -> dict | None:
+    """The integrity record of an array we wrote: the digest of its zarr.json bytes and of
+    every stored chunk's bytes in row order (None for a chunk not stored); None when the
+    layout is not ours."""
+    meta = _read_meta(path)
+    config = _supported(meta)
+    if config is None:
+        return None
+    record: dict = {"meta": chunk_digest((path / "zarr.json").read_bytes()), "chunks": []}
+    shape = meta["shape"]
+    if math.prod(shape) == 0:
+        return record
+    shard_rows = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
+    chunk_rows = config["chunk_shape"][0]
+    key_tail = "/0" * (len(shape) - 1)
+    for shard in range(-(-shape[0] // shard_rows)):
+        shard_path = path / "c" / f"{shard}{key_tail}"
+        if not shard_path.exists():
+            record["chunks"] += [None] * (shard_rows // chunk_rows)
+            continue
+        data, offsets = _shard_index(path, shard_path, shard_rows // chunk_rows)
+        for start, nbytes in offsets:
+            record["chunks"].append(None if int(nbytes) == _EMPTY
+                                    else chunk_digest(data[int(start):int(start) + int(nbytes)]))
+    del record["chunks"][-(-shape[0] // chunk_rows):]     # the last shard's chunks past the end
+    return record
+
+
+def _plan(path: Path, after: list[AfterChunk], strict: bool = False, digest: bool = False,
+          record: dict | None = None) -> tuple[np.ndarray, list[tuple], StreamDigest | None] | None:
+    """The (empty) output array, one decode job per stored chunk and the array's stream
+    digest (fed by every block of rows like the other hooks); fills empty chunks directly.
+    With `record`, each job carries its chunk's expected digest."""
+    meta = _read_meta(path, record)
     config = _supported(meta)
     if config is None:
         return None
@@ -202,6 +269,11 @@ def _plan(path: Path, after: list[AfterChunk], strict: bool = False,
     fill = meta.get("fill_value", 0)
     n_shards = -(-shape[0] // shard_rows)
     key_tail = "/0" * (len(shape) - 1)
+    expected = None
+    if record is not None:
+        expected = record.get("chunks")
+        if not isinstance(expected, list) or len(expected) != -(-shape[0] // chunk_rows):
+            raise CorruptArray(path, "the integrity record does not list one digest per chunk")
     jobs = []
     for shard in range(n_shards):
         shard_path = path / "c" / f"{shard}{key_tail}"
@@ -211,14 +283,7 @@ def _plan(path: Path, after: list[AfterChunk], strict: bool = False,
                 raise CorruptArray(path, f"shard file {shard_path.relative_to(path)} (rows from {first}) is missing")
             _fill(out, first, shard_rows, fill, after)
             continue
-        data = _map(shard_path)
-        index_bytes = chunks_per_shard * 16
-        if len(data) < index_bytes + 4:
-            raise CorruptArray(path, f"shard file {shard_path.relative_to(path)} is truncated")
-        index = data[len(data) - index_bytes - 4: len(data) - 4]
-        if int.from_bytes(data[len(data) - 4:], "little") != int.from_bytes(_CRC.encode(index)[-4:], "little"):
-            raise CorruptArray(path, f"shard index checksum mismatch in {shard_path.relative_to(path)}")
-        offsets = np.frombuffer(index, dtype="<u8").reshape(chunks_per_shard, 2)
+        data, offsets = _shard_index(path, shard_path, chunks_per_shard)
         for chunk, (start, nbytes) in enumerate(offsets):
             first_row = first + chunk * chunk_rows
             if first_row >= shape[0]:
@@ -228,5 +293,8 @@ def _plan(path: Path, after: list[AfterChunk], strict: bool = False,
                     raise CorruptArray(path, f"chunk at row {first_row} is missing from its shard")
                 _fill(out, first_row, chunk_rows, fill, after)
             else:
-                jobs.append((path, out, data, int(nbytes), int(start), first_row, chunk_rows, after))
+                digest_of = None if expected is None else expected[first_row // chunk_rows]
+                if expected is not None and digest_of is None:
+                    raise CorruptArray(path, f"chunk at row {first_row} is not in the integrity record")
+                jobs.append((path, out, data, int(nbytes), int(start), first_row, chunk_rows, after, digest_of))
     return out, jobs, stream

@@ -8,6 +8,14 @@ ready, so verification overlaps decompression instead of re-reading the array.
 A card's digest is the sha256 of its canonical JSON; the writer stores it next to
 the card, so an edited field (`total_steps`, the return statistics, the checksum
 table itself) fails the load.
+
+The integrity record (store layout 2, written since the per-chunk digests): for
+every array, the BLAKE3 digest of its `zarr.json` bytes and of each stored
+(compressed) chunk, in row order. Checking those costs a fraction of sha256 over
+the decoded arrays (BLAKE3 runs at about 4 GB/s per core here against sha256's 1,
+on fewer bytes) and runs in the decoding threads; the record is bound to the card
+by `integrity_digest`, so it cannot be edited alone either. The whole-array sha256
+stay on the card for provenance and for `madata verify`.
 """
 
 from __future__ import annotations
@@ -17,7 +25,11 @@ import json
 import threading
 from typing import Any
 
+import blake3
 import numpy as np
+
+# The hash of the integrity record; a record naming another one is not used (full check).
+CHUNK_HASH = "blake3"
 
 
 def array_checksum(array: np.ndarray) -> str:
@@ -79,3 +91,14 @@ class StreamDigest:
 def card_digest(card: dict[str, Any]) -> str:
     """sha256 of the card's canonical JSON (sorted keys, no whitespace)."""
     return hashlib.sha256(json.dumps(card, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def chunk_digest(data: bytes | memoryview) -> str:
+    """BLAKE3 of stored bytes (a compressed chunk, an array's zarr.json); releases the GIL."""
+    return blake3.blake3(data).hexdigest()
+
+
+def integrity_digest(card_sha256: str | None, record: Any) -> str:
+    """sha256 binding the integrity record to the card's digest (canonical JSON of both)."""
+    bound = {"card_sha256": card_sha256, "integrity": record}
+    return hashlib.sha256(json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -13,9 +13,13 @@ Each write lands in its own directory and becomes visible by one atomic pointer
 switch (madatasets/layout.py); readers resolve the pointer once and read only that
 directory, under a shared lock that keeps garbage collection away from it.
 
-Every read is verified by default: each array's sha256 is computed while it
-decodes and compared with the card, the card with its own digest; a mismatch,
-a missing chunk or an undecodable one raises `ChecksumError` naming the array.
+Every read is verified by default: the card is checked against its own digest and
+the integrity record against the card's; then every stored chunk's bytes are
+checked against the record's BLAKE3 digest as they decode, and each array's
+zarr.json too (datasets written before the record: each array's sha256 is computed
+while it decodes and compared with the card). A mismatch, a missing chunk or an
+undecodable one raises `ChecksumError` naming the array. `verify` (`madata
+verify`) also recomputes every array's sha256 over the decoded values.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import zarr
 from madatasets.derived import ColumnGather, derive_columns, logical_array, rebuild_from_columns  # noqa: F401
 from madatasets.errors import ChecksumError, MadataError
 from madatasets.fastread import CorruptArray, read_verified
-from madatasets.integrity import array_checksum, card_digest  # noqa: F401  (public here too)
+from madatasets.integrity import CHUNK_HASH, array_checksum, card_digest, integrity_digest  # noqa: F401
 from madatasets.layout import VERSIONS, Layout, shared
 from madatasets.scenarios import get_spec, scenario_names
 from madatasets.writer import STORE_LAYOUT, VersionWriter
@@ -130,6 +134,19 @@ def _check_card(dataset_id: DatasetId, attributes: dict[str, Any]) -> dict[str, 
     if not card["checksums"]:
         raise _corrupt(dataset_id, "its card's checksum table is empty")
     return card
+
+
+def _check_integrity(dataset_id: DatasetId, attributes: dict[str, Any]) -> dict[str, Any] | None:
+    """The per-array integrity records, checked against the card's digest; None when the
+    dataset has none (written before them) or names a hash we do not know (full check then)."""
+    if "integrity" not in attributes:
+        return None
+    record = attributes["integrity"]
+    if attributes.get("integrity_sha256") != integrity_digest(attributes.get("card_sha256"), record):
+        raise _corrupt(dataset_id, "its integrity record does not match its digest (edited or damaged)")
+    if not isinstance(record, dict) or record.get("hash") != CHUNK_HASH or not isinstance(record.get("arrays"), dict):
+        return None
+    return record["arrays"]
 
 
 def _check_consistency(dataset_id: DatasetId, card: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -297,24 +314,29 @@ class Store:
             attributes = _read_group_attributes(parsed, group_path)
         return dict(_check_card(parsed, attributes) if verify else attributes["card"])
 
-    def read_arrays(self, dataset_id: str, verify: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def read_arrays(self, dataset_id: str, verify: bool = True,
+                    full: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The card and every array, read whole in one pass (the logical arrays users load).
 
-        With `verify` (the default) every array's sha256 is computed as it decodes
-        and must equal the card's, and the card must match its digest.
+        With `verify` (the default) the card must match its digest and the integrity
+        record the card's; every stored chunk and array metadata must match the record
+        as it decodes. Without a record, or with `full`, every array's sha256 is also
+        computed as it decodes and must equal the card's.
         """
         parsed = self.require(dataset_id)
         with self.snapshot(parsed) as group_path:
             attributes = _read_group_attributes(parsed, group_path)
             card = _check_card(parsed, attributes) if verify else attributes["card"]
+            records = _check_integrity(parsed, attributes) if verify else None
             strict = attributes.get("store_layout", 1) >= STORE_LAYOUT
-            arrays = self._read_logical(parsed, group_path, card, verify, strict)
+            arrays = self._read_logical(parsed, group_path, card, verify, strict, records, full)
         if verify:
             _check_consistency(parsed, card, arrays)
         return dict(card), arrays
 
     def _read_logical(self, parsed: DatasetId, group_path: Path, card: dict[str, Any], verify: bool,
-                      strict: bool) -> dict[str, np.ndarray]:
+                      strict: bool, records: dict[str, Any] | None = None,
+                      full: bool = False) -> dict[str, np.ndarray]:
         derived = card.get("derived_arrays", {})
         logical = list(card["checksums"])
         names = [name for name in logical if name not in derived]
@@ -328,6 +350,10 @@ class Store:
         absent = [name for name in names if name not in stored_names]
         if absent:
             raise _corrupt(parsed, f"array {absent[0]!r} is missing")
+        if records is not None:
+            uncovered = [name for name in names if not isinstance(records.get(name), dict)]
+            if uncovered:
+                raise _corrupt(parsed, f"array {uncovered[0]!r} is not covered by the integrity record")
         gathers: dict[str, ColumnGather] = {}
         hooks: dict[str, list[ColumnGather]] = {}
         try:
@@ -344,7 +370,8 @@ class Store:
         try:
             results = read_verified([group_path / name for name in names],
                                     after_chunk=[hooks.get(name, []) for name in names],
-                                    strict=strict, digests=verify)
+                                    strict=strict, digests=verify and (records is None or full),
+                                    records=[records[name] for name in names] if records is not None else None)
         except CorruptArray as error:
             name = error.path.relative_to(group_path).as_posix() if error.path.is_relative_to(group_path) \
                 else str(error.path)
@@ -358,6 +385,10 @@ class Store:
                 fast[name], digests[name] = self._read_with_zarr(parsed, group_path, name), None
             else:
                 fast[name], digests[name] = result
+        # Arrays whose every stored byte matched the integrity record bound to the card: their
+        # decoded values are those the card's sha256 were computed over.
+        chunk_verified = set() if records is None or full else \
+            {name for name, result in zip(names, results) if result is not None}
 
         arrays: dict[str, np.ndarray] = {}
         sources: dict[str, np.ndarray] = {}
@@ -369,7 +400,7 @@ class Store:
                 arrays[name] = gathers[name].finish(fast[plan["residual"]] if plan["residual"] else None)
             else:
                 arrays[name] = logical_array(name, card, fast.__getitem__, sources)
-            if verify:
+            if verify and name not in chunk_verified:
                 actual = digests.get(name) if plan is None else None
                 actual = actual or array_checksum(arrays[name])
                 expected = card["checksums"][name]
@@ -387,7 +418,7 @@ class Store:
 
     def verify(self, dataset_id: str) -> dict[str, str]:
         """Recompute every checksum; raises ChecksumError naming the first bad array."""
-        card, _ = self.read_arrays(dataset_id, verify=True)
+        card, _ = self.read_arrays(dataset_id, verify=True, full=True)
         return dict(card["checksums"])
 
     def disk_bytes(self, dataset_id: str) -> int:

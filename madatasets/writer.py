@@ -21,7 +21,8 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from madatasets.cards import render_card_markdown
-from madatasets.integrity import card_digest
+from madatasets.fastread import chunk_record
+from madatasets.integrity import CHUNK_HASH, card_digest, integrity_digest
 from madatasets.layout import CARD_MARKDOWN, GROUP, Layout, fsync_tree
 from madatasets.schema import array_attributes
 
@@ -131,7 +132,14 @@ class VersionWriter:
         # The writer owns these fields: a card loaded from another dataset brings its own.
         card = {key: value for key, value in card.items() if key not in ("checksums", "derived_arrays")}
         card["checksums"] = dict(self.checksums)
-        self.group.attrs.update({"card": card, "card_sha256": card_digest(card), "store_layout": STORE_LAYOUT})
+        # The digest of every stored chunk (and array metadata) as written, bound to the card:
+        # what every load checks, at a fraction of the cost of sha256 over the decoded arrays.
+        record = {"hash": CHUNK_HASH, "arrays": {name: chunk_record(self.directory / GROUP / name)
+                                                 for name in self._streams}}
+        card_sha256 = card_digest(card)
+        self.group.attrs.update({"card": card, "card_sha256": card_sha256, "integrity": record,
+                                 "integrity_sha256": integrity_digest(card_sha256, record),
+                                 "store_layout": STORE_LAYOUT})
         (self.directory / CARD_MARKDOWN).write_text(render_card_markdown(card))
         # Durable before visible: after a power loss the pointer never names missing bytes.
         fsync_tree(self.directory)

@@ -99,6 +99,65 @@ def test_results_record_the_checksums_this_load_verified(group, store_path):
     assert madatasets.load(ID, store=store_path, verify=False).verified_checksums is None
 
 
+def _without_integrity_record(group: Path) -> None:
+    """The dataset as the store wrote it before per-chunk digests (store layout 2 still)."""
+    meta_path = group / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["attributes"]["integrity"], meta["attributes"]["integrity_sha256"]
+    meta_path.write_text(json.dumps(meta))
+
+
+def test_loads_check_the_chunk_digests_not_the_sha256(group, store_path, monkeypatch):
+    def no_sha256(*args, **kwargs):
+        raise AssertionError("a load with an integrity record hashed the decoded arrays")
+    monkeypatch.setattr("madatasets.fastread.StreamDigest", no_sha256)
+    monkeypatch.setattr("madatasets.store.array_checksum", no_sha256)
+    dataset = madatasets.load(ID, store=store_path)
+    assert dataset.verified_checksums == dataset.card["checksums"]
+    _flip_middle_byte(_shard(group, "observations"))
+    with pytest.raises(ChecksumError, match="'observations'.*does not match its digest"):
+        madatasets.load(ID, store=store_path)
+    # `madata verify` recomputes the sha256 (here: refused by the stub, so it did try).
+    monkeypatch.undo()
+    with pytest.raises(ChecksumError, match="'observations'"):
+        Store(store_path).verify(ID)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda attributes: attributes["integrity"]["arrays"]["rewards"]["chunks"].__setitem__(0, "0" * 64),
+    lambda attributes: attributes["integrity"]["arrays"].pop("actions"),
+    lambda attributes: attributes.update(integrity_sha256="0" * 64),
+])
+def test_an_edited_integrity_record_fails_the_load(group, store_path, edit):
+    meta_path = group / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    edit(meta["attributes"])
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ChecksumError, match="integrity record does not match its digest"):
+        madatasets.load(ID, store=store_path)
+
+
+def test_an_edited_array_attribute_fails_the_load(group, store_path):
+    array = zarr.open_array(group / "rewards", mode="r+")
+    array.attrs["description"] = "something else"
+    with pytest.raises(ChecksumError, match="'rewards'.*zarr.json does not match"):
+        madatasets.load(ID, store=store_path)
+
+
+@pytest.mark.parametrize("name", ["rewards", "states"])
+def test_datasets_without_chunk_digests_still_load_and_verify(group, store_path, name):
+    dataset = madatasets.load(ID, store=store_path)
+    _without_integrity_record(group)
+    again = madatasets.load(ID, store=store_path)
+    assert again.verified_checksums == dataset.card["checksums"]
+    for key, array in dataset.arrays.items():
+        np.testing.assert_array_equal(again.arrays[key], array)
+    Store(store_path).verify(ID)
+    _flip_middle_byte(_shard(group, name))
+    with pytest.raises(ChecksumError, match=f"'{name}'"):
+        madatasets.load(ID, store=store_path)
+
+
 def test_plain_zarr_reads_every_array_with_its_attributes(group, store_path):
     dataset = madatasets.load(ID, store=store_path)
     with_zarr = zarr.open_group(Path(store_path) / "mpe-spread-3" / "random-v0" / "data.zarr", mode="r")
