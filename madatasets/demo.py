@@ -72,7 +72,8 @@ def run_demo(store_path: str | None = None, seed: int = 0, results_dir: str = "d
     training = DEMO_TRAINING
     out = Path(results_dir)
     for algorithm in training["algorithms"]:
-        _madata(["bench", algorithm, "--dataset", f"{training['dataset']}-v{version}", "--steps", str(training["steps"]),
+        _madata(["bench", algorithm, "--dataset", f"{training['dataset']}-v{version}",
+                 "--updates", str(training["steps"]),
                  "--seeds", str(training["seeds"]), "--eval-every", str(training["eval_every"]),
                  "--eval-episodes", str(training["eval_episodes"]), "--set", f"batch_size={training['batch_size']}",
                  "--out", str(out), "--quiet",
