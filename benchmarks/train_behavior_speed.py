@@ -28,7 +28,7 @@ from timing import positive_int  # benchmarks/timing.py (the script directory is
 
 def ours(scenario: str, steps: int, warmup: int, hidden: tuple[int, ...], batch: int) -> float:
     config = default_config(scenario, steps=steps, learning_starts=warmup, hidden=hidden, batch_size=batch,
-                            eval_every=steps, selection_episodes=0)
+                            eval_every=steps // 2, selection_episodes=0)
     start = time.perf_counter()
     run_td3(config, evaluate=False, progress=False)
     return (steps - warmup) / (time.perf_counter() - start)
