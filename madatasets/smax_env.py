@@ -21,7 +21,7 @@ from gymnasium import spaces
 from pettingzoo.utils.env import ParallelEnv
 
 from madatasets.errors import MadataError
-from madatasets.smax import SMAX_MAPS, core, import_jax, seed_key
+from madatasets.smax import SMAX_MAPS, STOP_ACTION, core, import_jax, seed_key
 
 
 class SmaxEnv(ParallelEnv):
@@ -59,11 +59,20 @@ class SmaxEnv(ParallelEnv):
         return {a: obs[i] for i, a in enumerate(self.agents)}, self._infos()
 
     def step(self, actions: dict[str, Any]):
+        """PettingZoo step. An illegal action (PettingZoo's API test samples without masks) is
+        replaced by stop, the one action always legal, and flagged in `infos[agent]
+        ["illegal_action"]`; the array interface refuses it instead."""
         joint = np.array([int(actions[a]) for a in self.possible_agents], dtype=np.int32)
-        obs, _, reward, terminated, truncated = self.step_arrays(joint)
+        legal = self.legal_actions()
+        illegal = (joint < 0) | (joint >= self.spec.act_dim)
+        illegal |= ~legal[np.arange(len(joint)), np.clip(joint, 0, self.spec.act_dim - 1)]
+        obs, _, reward, terminated, truncated = self.step_arrays(np.where(illegal, STOP_ACTION, joint))
         agents = self.agents
+        infos = self._infos()
+        for i, agent in enumerate(self.possible_agents):
+            infos[agent]["illegal_action"] = bool(illegal[i])
         result = ({a: obs[i] for i, a in enumerate(agents)}, {a: float(reward[i]) for i, a in enumerate(agents)},
-                  {a: terminated for a in agents}, {a: truncated for a in agents}, self._infos())
+                  {a: terminated for a in agents}, {a: truncated for a in agents}, infos)
         if terminated or truncated:
             self.agents = []
         return result
