@@ -12,23 +12,58 @@ byte-identical whatever the number of slots or the chunk length.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
-from madatasets.smax import SMAX_MAX_STEPS, SmaxCore, import_jax
+from madatasets.smax import SMAX_MAX_STEPS, STOP_ACTION, SmaxCore, import_jax
 
 # Per-step record fields a chunk returns, in this order (all (L, E, ...)).
 RECORD_FIELDS = ("episode", "t", "obs", "state", "legal", "action", "reward", "terminated", "truncated",
                  "won", "next_obs", "next_state", "next_legal")
 
 
-def random_policy(core: SmaxCore) -> Callable[..., Any]:
-    """Uniform over legal actions; (episode key, t, obs, legal) -> actions (N,)."""
-    return lambda key, t, obs, legal: core.random_actions_fn(key, t, legal)
+class JaxPolicy(NamedTuple):
+    """A behaviour policy the scan can run: `act(key, t, obs (N, O), legal (N, A), memory)
+    -> (actions (N,), memory)`; `initial()` is a fresh episode's memory (a pytree)."""
+
+    act: Callable[..., Any]
+    initial: Callable[[], Any]
 
 
-POLICIES: dict[str, Callable[[SmaxCore], Callable[..., Any]]] = {"random": random_policy}
+def random_policy(core: SmaxCore) -> JaxPolicy:
+    """Uniform over legal actions."""
+    import jax.numpy as jnp
+    return JaxPolicy(lambda key, t, obs, legal, memory: (core.random_actions_fn(key, t, legal), memory),
+                     lambda: jnp.zeros(()))
+
+
+def heuristic_policy(core: SmaxCore) -> JaxPolicy:
+    """JaxMARL's scripted micro (`create_heuristic_policy`, closest target, shooting) on the allies.
+
+    It ignores masks; an action it picks that is illegal (a dead unit only stops) is
+    replaced by stop, so that recorded actions are always legal.
+    """
+    jax = import_jax()
+    import jax.numpy as jnp
+    from jaxmarl.environments.smax.heuristic_enemy import (create_heuristic_policy,
+                                                           get_heuristic_policy_initial_state)
+    scripted = create_heuristic_policy(core.env._env, 0, shoot=True, attack_mode="closest")
+    n = core.env.num_agents
+
+    def act(key: Any, t: Any, obs: Any, legal: Any, memory: Any) -> Any:
+        keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, t + 1), 1), n)
+        actions, memory = jax.vmap(scripted)(keys, memory, obs)
+        actions = actions.astype(jnp.int32)
+        ok = jnp.take_along_axis(legal, actions[:, None], axis=1)[:, 0]
+        return jnp.where(ok, actions, STOP_ACTION), memory
+
+    def initial() -> Any:
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *([get_heuristic_policy_initial_state()] * n))
+    return JaxPolicy(act, initial)
+
+
+POLICIES: dict[str, Callable[[SmaxCore], JaxPolicy]] = {"random": random_policy, "heuristic": heuristic_policy}
 
 
 @functools.lru_cache(maxsize=8)
@@ -40,9 +75,9 @@ def vector_rollout(map_name: str, policy: str, slots: int, chunk: int = 32) -> "
 
 
 class VectorRollout:
-    """Runs a jax policy `(key, t, obs (N, O), legal (N, A)) -> actions (N,)` on E slots."""
+    """Runs a `JaxPolicy` on E slots."""
 
-    def __init__(self, core: SmaxCore, policy: Callable[..., Any], slots: int, chunk: int = 32):
+    def __init__(self, core: SmaxCore, policy: JaxPolicy, slots: int, chunk: int = 32):
         self.core, self.policy, self.slots, self.chunk = core, policy, slots, chunk
 
     @functools.cached_property
@@ -63,21 +98,22 @@ class VectorRollout:
         def fill(base_key: Any, indices: Any) -> Any:
             keys = jax.vmap(lambda k: jax.random.fold_in(base_key, k))(indices)
             env_state, first = jax.vmap(core.reset_fn)(keys)
-            return env_state, first.obs, first.state, first.legal, keys
+            memory = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(indices),) + x.shape), policy.initial())
+            return env_state, first.obs, first.state, first.legal, keys, memory
 
-        def one(key: Any, t: Any, env_state: Any, obs: Any, legal: Any) -> Any:
-            action = policy(key, t, obs, legal)
+        def one(key: Any, t: Any, env_state: Any, obs: Any, legal: Any, memory: Any) -> Any:
+            action, memory = policy.act(key, t, obs, legal, memory)
             new_state, out = core.step_fn(key, t, env_state, action)
-            return action, new_state, out
+            return action, new_state, out, memory
 
         def body(carry: Any, _: Any) -> Any:
-            env_state, obs, state, legal, keys, t, episode, counter, base_key = carry
-            action, new_state, out = jax.vmap(one)(keys, t, env_state, obs, legal)
+            env_state, obs, state, legal, keys, memory, t, episode, counter, base_key = carry
+            action, new_state, out, memory = jax.vmap(one)(keys, t, env_state, obs, legal, memory)
             done = out.terminated | out.truncated
             # Finished slots take the next episode indices in slot order.
             index = counter + jnp.cumsum(done.astype(jnp.int32)) - 1
             fresh = fill(base_key, index)
-            stepped = (new_state, out.obs, out.state, out.legal, keys)
+            stepped = (new_state, out.obs, out.state, out.legal, keys, memory)
             record = (episode, t, obs, state, legal, action, out.reward, out.terminated, out.truncated,
                       out.won, out.obs, out.state, out.legal)
             carry = (*jax.tree.map(lambda a, b: where(done, a, b), fresh, stepped),
