@@ -35,6 +35,7 @@ REGISTRY: dict[str, Entry] = {
     # Discrete actions with legal-action masks (SMAX; setting "discrete").
     "bc_discrete": Entry("baselines.bc_discrete"),
     "iql_cql": Entry("baselines.iql_cql"),
+    "qmix_cql": Entry("baselines.qmix_cql"),
 }
 # Protocols run by `madata bench` that wrap a per-agent backbone (baselines/otc/), not algorithms.
 PROTOCOLS = ("otc",)

@@ -33,6 +33,7 @@ class JaxPolicy(NamedTuple):
 
 def random_policy(core: SmaxCore) -> JaxPolicy:
     """Uniform over legal actions."""
+    import_jax()
     import jax.numpy as jnp
     return JaxPolicy(lambda key, t, obs, legal, memory: (core.random_actions_fn(key, t, legal), memory),
                      lambda: jnp.zeros(()))
