@@ -36,6 +36,8 @@ REGISTRY: dict[str, Entry] = {
     "bc_discrete": Entry("baselines.bc_discrete"),
     "iql_cql": Entry("baselines.iql_cql"),
     "qmix_cql": Entry("baselines.qmix_cql"),
+    "bcq_discrete": Entry("baselines.bcq_discrete"),
+    "maicq_discrete": Entry("baselines.maicq_discrete"),
 }
 # Protocols run by `madata bench` that wrap a per-agent backbone (baselines/otc/), not algorithms.
 PROTOCOLS = ("otc",)

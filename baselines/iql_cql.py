@@ -73,8 +73,8 @@ class IQLCQL(DiscreteAlgorithm):
     def state_dict(self) -> dict[str, Any]:
         return super().state_dict() | {"target": self.target.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        super().load_state_dict(state, strict)
         self.target.load_state_dict(state["target"])
 
 

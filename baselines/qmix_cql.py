@@ -112,8 +112,8 @@ class QMIXCQL(DiscreteAlgorithm):
         return super().state_dict() | {"mixer": self.mixer.state_dict(), "target": self.target.state_dict(),
                                        "target_mixer": self.target_mixer.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        super().load_state_dict(state, strict)
         self.mixer.load_state_dict(state["mixer"])
         self.target.load_state_dict(state["target"])
         self.target_mixer.load_state_dict(state["target_mixer"])

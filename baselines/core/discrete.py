@@ -43,6 +43,8 @@ class DiscreteBatch:
     dones: torch.Tensor               # (B,) float: terminations only (truncations bootstrap)
     states: torch.Tensor              # (B, S)
     next_states: torch.Tensor         # (B, S)
+    next_actions: torch.Tensor | None = None   # (B, N) behaviour action at t+1 (0 at an episode's end)
+    has_next: torch.Tensor | None = None       # (B,) float: 1 where t+1 is in the same episode
 
 
 class DiscreteReplay:
@@ -63,12 +65,19 @@ class DiscreteReplay:
         self.dones = torch.from_numpy(a["terminations"][:, 0].astype(np.float32))
         self.states = torch.from_numpy(a["states"])
         self.next_states = torch.from_numpy(next_rows(a["states"], a["final_states"], ends))
+        # SARSA-style targets (MA-ICQ) need the behaviour's next action; none after an episode's end.
+        self.next_actions = torch.from_numpy(next_rows(a["actions"].astype(np.int64),
+                                                       np.zeros((len(ends), a["actions"].shape[1]), np.int64), ends))
+        has_next = np.ones(self.size, dtype=np.float32)
+        has_next[ends - 1] = 0.0
+        self.has_next = torch.from_numpy(has_next)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> DiscreteBatch:
         rows = torch.randint(0, self.size, (batch_size,), generator=generator)
         return DiscreteBatch(self.observations[rows], self.actions[rows], self.legal[rows], self.rewards[rows],
                              self.next_observations[rows], self.next_legal[rows], self.dones[rows],
-                             self.states[rows], self.next_states[rows])
+                             self.states[rows], self.next_states[rows], self.next_actions[rows],
+                             self.has_next[rows])
 
     def observation_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         flat = self.observations.reshape(-1, self.observations.shape[-1]).double()
@@ -122,6 +131,11 @@ class DiscreteAlgorithm:
         self.obs_mean, self.obs_std = mean, std
         self.updates = 0
 
+    @property
+    def acting_network(self) -> nn.Module:
+        """The network whose masked argmax is the action (the Q network; an actor where there is one)."""
+        return self.network
+
     def normalize(self, observations: torch.Tensor) -> torch.Tensor:
         return (observations - self.obs_mean) / self.obs_std
 
@@ -142,6 +156,6 @@ class DiscreteAlgorithm:
         return {"network": self.network.state_dict(), "obs_mean": self.obs_mean, "obs_std": self.obs_std,
                 "updates": self.updates}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.network.load_state_dict(state["network"])
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        self.network.load_state_dict(state["network"], strict=strict)
         self.obs_mean, self.obs_std, self.updates = state["obs_mean"], state["obs_std"], state["updates"]
