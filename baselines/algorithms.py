@@ -32,6 +32,12 @@ REGISTRY: dict[str, Entry] = {
     "ddpg": Entry("baselines.ddpg"),
     "behavior": Entry("baselines.behavior"),
     "awac": Entry("baselines.awac"),
+    # Discrete actions with legal-action masks (SMAX; setting "discrete").
+    "bc_discrete": Entry("baselines.bc_discrete"),
+    "iql_cql": Entry("baselines.iql_cql"),
+    "qmix_cql": Entry("baselines.qmix_cql"),
+    "bcq_discrete": Entry("baselines.bcq_discrete"),
+    "maicq_discrete": Entry("baselines.maicq_discrete"),
 }
 # Protocols run by `madata bench` that wrap a per-agent backbone (baselines/otc/), not algorithms.
 PROTOCOLS = ("otc",)
@@ -54,3 +60,5 @@ ALGORITHMS = tuple(name for name in REGISTRY if setting(name) == "joint")
 # The decentralized offline track (MABCQ paper): each agent trains on its own dataset B_i only.
 DECENTRALIZED_ALGORITHMS = tuple(name for name in REGISTRY if setting(name) == "per-agent")
 CENTRALIZABLE = tuple(name for name, entry in REGISTRY.items() if entry.centralizable)
+# The discrete track (SMAX): integer actions, legal-action masks, win rates.
+DISCRETE_ALGORITHMS = tuple(name for name in REGISTRY if setting(name) == "discrete")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from baselines.algorithms import ALL_ALGORITHMS, algorithm_module
+from baselines.algorithms import ALL_ALGORITHMS, DISCRETE_ALGORITHMS, algorithm_module
 from baselines.configure import build_config, run_label
 from baselines.core.config import AlgorithmConfig, seed_everything
 from baselines.core.contract import Algorithm
@@ -82,6 +82,12 @@ def open_dataset(dataset_id: str, store_path: str | None) -> Dataset:
 
 def make_replay(setting: str, dataset: Dataset, config: AlgorithmConfig) -> Replay:
     """The replay of a data setting: joint transitions, or every agent's own dataset B_i."""
+    if setting == "discrete" or dataset.spec.discrete:
+        from baselines.core.discrete import DiscreteReplay
+        if setting != "discrete":
+            raise MadataError(f"{dataset.id} has discrete actions; train it with a discrete algorithm "
+                              f"({', '.join(DISCRETE_ALGORITHMS)})")
+        return DiscreteReplay(dataset)
     if setting == "joint":
         if dataset.layout != "joint":
             raise MadataError(f"{dataset.id} has one dataset per agent (layout {dataset.layout!r}); "
@@ -97,6 +103,8 @@ def curve_point(update: int, evaluation: dict[str, Any], losses: dict[str, float
              "normalized": evaluation["normalized"], "losses": dict(losses)}
     if "diagnostics" in evaluation:
         point["diagnostics"] = evaluation["diagnostics"]
+    if "win_rate" in evaluation:      # discrete (SMAX) scenarios
+        point["win_rate"] = evaluation["win_rate"]
     return point
 
 
@@ -112,7 +120,11 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     generator = seed_everything(spec.seed)
     setting = module.Algorithm.setting
     replay = make_replay(setting, dataset, config)
-    evaluator = Evaluator.for_run(dataset, setting, config, spec.eval_episodes, spec.seed)
+    if setting == "discrete":
+        from baselines.discrete_evaluation import DiscreteEvaluator
+        evaluator: Any = DiscreteEvaluator(dataset.spec.name, spec.eval_episodes, spec.seed)
+    else:
+        evaluator = Evaluator.for_run(dataset, setting, config, spec.eval_episodes, spec.seed)
     algorithm: Algorithm = module.Algorithm(config, dataset.spec, generator, replay.observation_statistics())
     load_seconds = time.perf_counter() - started
     pretrain_info = algorithm.pretrain(replay, generator)
@@ -158,7 +170,8 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         "normalized_available": {"random", "expert"} <= references.keys(),
         "curve": curve,
         "final": {"update": curve[-1]["update"], **{k: final[k] for k in ("mean_return", "std_return", "normalized",
-                                                                         "returns")}},
+                                                                         "returns", "win_rate")
+                                             if k in final}},
         "diverged_at": diverged_at,
         "pretrain": pretrain_info,   # losses after fitting generative models before the update loop (bcq/mabcq)
         "wall_time_s": time.perf_counter() - started,

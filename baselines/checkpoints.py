@@ -42,13 +42,25 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 32, seed: int | None =
     checkpoint = load_checkpoint(path)
     algorithm = policy_from_checkpoint(checkpoint)
     seed = checkpoint["seed"] if seed is None else seed
-    evaluator = Evaluator(checkpoint["scenario"], episodes, seed)
-    returns = evaluator(algorithm)
-    evaluator.close()
+    extra: dict[str, Any] = {}
+    if module_setting(checkpoint) == "discrete":
+        from baselines.discrete_evaluation import DiscreteEvaluator
+        discrete = DiscreteEvaluator(checkpoint["scenario"], episodes, seed)
+        returns, wins = discrete.run(algorithm)
+        discrete.close()
+        extra["win_rate"] = float(wins.mean())
+    else:
+        evaluator = Evaluator(checkpoint["scenario"], episodes, seed)
+        returns = evaluator(algorithm)
+        evaluator.close()
     mean = float(returns.mean())
-    return {"checkpoint": str(path), "dataset_id": checkpoint["dataset_id"], "algorithm": checkpoint["algorithm"],
+    return extra | {"checkpoint": str(path), "dataset_id": checkpoint["dataset_id"], "algorithm": checkpoint["algorithm"],
             "episodes": episodes, "seed": seed, "mean_return": mean, "std_return": float(returns.std()),
             "normalized": normalized_score(_checkpoint_references(checkpoint), mean), "returns": returns.tolist()}
+
+
+def module_setting(checkpoint: dict[str, Any]) -> str:
+    return algorithm_module(checkpoint["algorithm"]).Algorithm.setting
 
 
 def _checkpoint_references(checkpoint: dict[str, Any]) -> dict[str, float]:

@@ -119,8 +119,9 @@ def bench(algorithm: str, dataset_ids: tuple[str, ...], seed: int | None, seeds:
     for result in run_bench(specs, workers):
         final = result["final"]
         normalized = "n/a (no reference scores)" if final["normalized"] is None else f"{final['normalized']:.1f}"
+        wins = f", win rate {final['win_rate']:.3f}" if "win_rate" in final else ""   # SMAX
         click.echo(f"{result['label']} {result['dataset']['id']} seed {result['seed']}: return "
-                   f"{final['mean_return']:.3f} +- {final['std_return']:.3f}, normalized {normalized} "
+                   f"{final['mean_return']:.3f} +- {final['std_return']:.3f}, normalized {normalized}{wins} "
                    f"-> {result['path']}")
         if profile:
             split = result["profile"]

@@ -9,6 +9,13 @@ once per step for all agents, plus Gaussian action noise).
 
     python benchmarks/collect_speed.py                 # 20k steps per measurement
     python benchmarks/collect_speed.py --quick         # 4k steps
+    python benchmarks/collect_speed.py --scenarios --smax smax-3m --smax-steps 200000   # SMAX rows only
+
+SMAX rows (random tier, one process, XLA on one thread): "rollout" is the vectorized
+jitted rollout alone (`VectorRollout.run`, 256 slots), "collect" the whole
+`collect` path including assembly, checksums and the compressed write. Both run once
+first to compile (JAX's persistent cache makes later processes skip most of it); the
+compile time is printed separately.
 """
 
 from __future__ import annotations
@@ -57,10 +64,35 @@ def collect_steps_per_second(scenario: str, quality: str, steps: int, workers: i
         return steps / (time.perf_counter() - start)
 
 
+def smax_rows(scenarios: list[str], steps: int, repeats: int) -> None:
+    from madatasets.smax import SMAX_MAPS, single_thread_flags
+    single_thread_flags()
+    from collectors.smax_collect import DEFAULT_SLOTS
+    from madatasets.smax_vector import vector_rollout
+    print("| scenario | tier | slots | compile + first chunk s | rollout steps/s | collect steps/s |")
+    print("|---|---|---|---|---|---|")
+    for scenario in scenarios:
+        rollout = vector_rollout(SMAX_MAPS[scenario][0], "random", DEFAULT_SLOTS)
+        start = time.perf_counter()
+        rollout.run(0, steps=1)
+        compile_s = time.perf_counter() - start
+        best_rollout = best_collect = 0.0
+        for _ in range(repeats):
+            start = time.perf_counter()
+            rollout.run(0, steps=steps)
+            best_rollout = max(best_rollout, steps / (time.perf_counter() - start))
+            best_collect = max(best_collect, collect_steps_per_second(scenario, "random", steps, 1))
+        print(f"| {scenario} | random | {DEFAULT_SLOTS} | {compile_s:.1f} | {best_rollout:,.0f} | "
+              f"{best_collect:,.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", nargs="+", default=["mpe-spread-3", "halfcheetah-2x3", "hopper-3x1"],
-                        choices=scenario_names(), metavar="SCENARIO")
+    parser.add_argument("--scenarios", nargs="*", default=["mpe-spread-3", "halfcheetah-2x3", "hopper-3x1"],
+                        choices=[n for n in scenario_names() if not n.startswith("smax-")], metavar="SCENARIO")
+    parser.add_argument("--smax", nargs="*", default=["smax-3m"],
+                        choices=[n for n in scenario_names() if n.startswith("smax-")], metavar="SCENARIO")
+    parser.add_argument("--smax-steps", type=positive_int, default=200_000)
     parser.add_argument("--steps", type=positive_int, default=20_000)
     parser.add_argument("--qualities", nargs="+", default=["random", "expert"], choices=available_qualities(),
                         metavar="QUALITY")
@@ -70,8 +102,9 @@ def main() -> None:
     args = parser.parse_args()
     steps = 4_000 if args.quick else args.steps
     repeats = 1 if args.quick else args.repeats
-    print("| scenario | tier | bare steps/s | collect 1 worker | ratio | collect 2 workers | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    if args.scenarios:
+        print("| scenario | tier | bare steps/s | collect 1 worker | ratio | collect 2 workers | ratio |")
+        print("|---|---|---|---|---|---|---|")
     for scenario in args.scenarios:
         # Rounds interleave bare stepping and collection so that a change in machine
         # load hits both; best-of keeps the least disturbed round of each.
@@ -87,6 +120,9 @@ def main() -> None:
             one, two = best[quality, 1], best[quality, 2]
             print(f"| {scenario} | {quality} | {bare:,.0f} | {one:,.0f} | {one / bare:.2f}x | {two:,.0f} | "
                   f"{two / bare:.2f}x |", flush=True)
+    if args.smax:
+        print()
+        smax_rows(args.smax, 20_000 if args.quick else args.smax_steps, repeats)
 
 
 if __name__ == "__main__":

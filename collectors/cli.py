@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
+from collectors.smax_yardsticks import smax_yardstick_command
 from madatasets.errors import MadataError
-from madatasets.scenarios import scenario_names
+from madatasets.scenarios import get_spec, scenario_names
 
 COMMANDS: list[click.Command] = []
 
@@ -37,6 +38,9 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
     """Train SCENARIO's behaviour policy online and store early/medium/expert checkpoints in the zoo."""
     from collectors.behavior import ZOO_DIR, default_config, train_behavior
     from madatasets.errors import MadataError
+    if get_spec(scenario).discrete:
+        raise MadataError(f"{scenario} has no behaviour-policy trainer yet (SMAX: docs/smax.md); "
+                          f"trainable scenarios: {', '.join(n for n in scenario_names() if not get_spec(n).discrete)}")
     config = default_config(scenario, steps=steps, seed=seed, algorithm=algorithm)
     if config.algorithm != "td3" and (resume or run_dir):
         raise MadataError(f"--resume and --run-dir apply to --algorithm td3 only, not {config.algorithm}")
@@ -205,6 +209,8 @@ def tiers_command(scenarios: tuple[str, ...], dataset_version: int | None, store
 
 
 COMMANDS.append(tiers_command)
+
+COMMANDS.append(smax_yardstick_command)
 
 
 def _steps(step: int) -> str:

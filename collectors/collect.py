@@ -53,6 +53,10 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
     refuses another one.
     """
     spec = get_spec(scenario)
+    if spec.discrete:
+        # SMAX: one vectorized process (`workers` does not apply), the discrete schema.
+        from collectors.smax_collect import collect_smax
+        return collect_smax(spec, quality, steps, seed, store, overwrite, version, progress)
     zoo_version = zoo_version_of(zoo)
     if version is None:
         version = zoo_version

@@ -42,6 +42,9 @@ def measure_reference(scenario: str, policy: str, episodes: int | None = None, s
     """Mean return (and standard error) of `policy` in {'random', 'scripted', 'expert'} over whole episodes."""
     from madatasets.errors import MadataError
     spec = get_spec(scenario)
+    if spec.discrete:
+        raise MadataError(f"{scenario} has no reference scores yet; measure its yardsticks with "
+                          f"`madata smax-yardstick {scenario} --policy heuristic|random` (docs/smax.md)")
     episodes = episodes or default_episodes(scenario)
     extra: dict[str, Any] = {}
     if policy == "random":

@@ -115,9 +115,13 @@ def envs(as_json: bool) -> None:
         refs = spec["reference_scores"]
         obs = "/".join(map(str, sorted(set(spec["obs_sizes"]))))
         act = "/".join(map(str, sorted(set(spec["act_sizes"]))))
+        if spec.get("action_kind") == "discrete":
+            act = f"{act} (d)"      # discrete choices with legal-action masks (SMAX)
         click.echo(f"{spec['name']:<16} {spec['version']:>3} {len(spec['agents']):>6} {obs:>10} {act:>9} "
                    f"{spec['state_dim']:>5} {spec['episode_limit']:>5}  "
                    f"{refs.get('random', float('nan')):>9.2f} {refs.get('expert', float('nan')):>9.2f}")
+    if any(spec.get("action_kind") == "discrete" for spec in specs):
+        click.echo("(d): discrete actions with legal-action masks (docs/smax.md)")
 
 
 @cli.command()

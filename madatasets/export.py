@@ -85,6 +85,9 @@ def export_minari(dataset: Dataset, agent_index: int, observation: str = "local"
 
     if observation not in ("local", "state"):
         raise MadataError(f"--observation must be 'local' or 'state', got {observation!r}")
+    if dataset.spec.discrete:   # SMAX: its Box action space below would misdescribe integer actions
+        raise MadataError(f"{dataset.id} has discrete actions; Minari export supports continuous datasets "
+                          f"only so far (HDF5 export works for every dataset)")
     root = Path(minari_root) if minari_root is not None else get_dataset_path().absolute()
     minari_id = minari_dataset_id(dataset, agent_index)
     final = root / minari_id

@@ -57,6 +57,13 @@ class ScenarioSpec:
     episode_limit: int
     packages: tuple[str, ...]
     builder: Callable[["ScenarioSpec"], "_Backend"] = field(repr=False, compare=False)
+    # "continuous": float actions (N, A) in [-1, 1]; "discrete": integer actions (N,) among
+    # act_dim choices, with legal-action masks (SMAX; docs/smax.md).
+    action_kind: str = "continuous"
+
+    @property
+    def discrete(self) -> bool:
+        return self.action_kind == "discrete"
 
     @property
     def n_agents(self) -> int:
@@ -79,7 +86,7 @@ class ScenarioSpec:
         return np.arange(self.act_dim)[None, :] < np.asarray(self.act_sizes)[:, None]
 
     def package_versions(self) -> dict[str, str]:
-        return {name: importlib.metadata.version(name) for name in self.packages}
+        return {name: _installed_version(name) for name in self.packages}
 
     @property
     def reference_scores(self) -> dict[str, float]:
@@ -97,7 +104,9 @@ class ScenarioSpec:
                 if info.get("scenario_version") == self.version}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        # Continuous scenarios keep the keys they always had (their cards stay as they were).
+        discrete = {"action_kind": self.action_kind, "legal_actions": True} if self.discrete else {}
+        return discrete | {
             "name": self.name, "version": self.version, "family": self.family,
             "description": self.description, "agents": list(self.agents),
             "obs_sizes": list(self.obs_sizes), "act_sizes": list(self.act_sizes),
@@ -105,6 +114,13 @@ class ScenarioSpec:
             "episode_limit": self.episode_limit,
             "package_versions": self.package_versions(),
         }
+
+
+def _installed_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 @functools.lru_cache(maxsize=1)
@@ -397,6 +413,25 @@ for _name, _scenario, _conf, _obs, _act, _state in [
               builder=_mamujoco(_scenario, _conf))
 
 
+def _smax_builder(spec: ScenarioSpec) -> _Backend:
+    raise MadataError(f"{spec.name} is a SMAX scenario; create it with madatasets.scenarios.make")
+
+
+def _register_smax() -> None:
+    from madatasets.smax import SMAX_MAPS, SMAX_MAX_STEPS, SMAX_PACKAGES, smax_shapes
+    for name, (map_name, allies, enemies) in SMAX_MAPS.items():
+        obs, actions, state = smax_shapes(allies, enemies)
+        _register(name=name, version=0, family="smax", action_kind="discrete",
+                  description=f"jaxmarl HeuristicEnemySMAX {map_name}: {allies} learning allies vs {enemies} "
+                              f"heuristic enemies (closest, shooting), unit_list obs, {SMAX_MAX_STEPS} steps",
+                  agents=tuple(f"ally_{i}" for i in range(allies)), obs_sizes=(obs,) * allies,
+                  act_sizes=(actions,) * allies, state_dim=state, episode_limit=SMAX_MAX_STEPS,
+                  packages=SMAX_PACKAGES, builder=_smax_builder)
+
+
+_register_smax()
+
+
 def scenario_names() -> list[str]:
     return list(_REGISTRY)
 
@@ -410,7 +445,11 @@ def get_spec(name: str) -> ScenarioSpec:
 
 def make(name: str) -> ScenarioEnv:
     """Create the environment of a registered scenario."""
-    return ScenarioEnv(get_spec(name))
+    spec = get_spec(name)
+    if spec.family == "smax":
+        from madatasets.smax_env import SmaxEnv
+        return SmaxEnv(spec)
+    return ScenarioEnv(spec)
 
 
 def episode_return(rewards: np.ndarray) -> float:

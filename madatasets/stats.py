@@ -22,8 +22,15 @@ def summary(dataset: Dataset) -> dict[str, Any]:
 
 
 def action_coverage(dataset: Dataset, bins: int = 10) -> list[float]:
-    """Per agent: fraction of the `bins` equal bins of [-1, 1] visited, averaged over real action dims."""
+    """Per agent: fraction of the `bins` equal bins of [-1, 1] visited, averaged over real action dims.
+
+    Discrete scenarios: the fraction of the A actions each agent took at least once.
+    """
     coverage = []
+    if dataset.spec.discrete:
+        for i in range(dataset.n_agents):
+            coverage.append(np.unique(dataset.agent(i).actions).size / dataset.spec.act_dim)
+        return coverage
     for i in range(dataset.n_agents):
         actions = dataset.agent(i).actions[:, : dataset.spec.act_sizes[i]]
         index = np.clip(((actions + 1.0) * 0.5 * bins).astype(np.int64), 0, bins - 1)

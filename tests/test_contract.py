@@ -28,6 +28,8 @@ def test_every_registered_algorithm_implements_the_contract(name):
     import torch
     module = algorithm_module(name)
     assert issubclass(module.Config, AlgorithmConfig) and module.Algorithm.setting in SETTINGS
+    if module.Algorithm.setting == "discrete":
+        return check_discrete_contract(module)
     spec = get_spec("hopper-3x1" if module.Algorithm.setting == "per-agent" else "mpe-spread-3")
     algorithm = module.Algorithm(module.Config(), spec, torch.Generator().manual_seed(0))
     assert isinstance(algorithm, Algorithm)
@@ -38,6 +40,22 @@ def test_every_registered_algorithm_implements_the_contract(name):
     again.load_state_dict(algorithm.state_dict())
     assert np.array_equal(again.act(observations, np.zeros((2, spec.state_dim), np.float32), torch.Generator()),
                           actions)
+
+
+def check_discrete_contract(module) -> None:
+    """Discrete algorithms: integer actions (N, E) among the legal ones, the same after a checkpoint."""
+    import torch
+    spec = get_spec("smax-3m")
+    algorithm = module.Algorithm(module.Config(), spec, torch.Generator().manual_seed(0))
+    assert isinstance(algorithm, Algorithm)
+    observations = np.random.default_rng(0).normal(size=(spec.n_agents, 2, spec.obs_dim)).astype(np.float32)
+    legal = np.zeros((spec.n_agents, 2, spec.act_dim), dtype=bool)
+    legal[..., 4] = legal[..., 6] = True
+    actions = algorithm.act(observations, np.zeros((2, spec.state_dim), np.float32), legal=legal)
+    assert actions.shape == (spec.n_agents, 2) and np.isin(actions, (4, 6)).all()
+    again = module.Algorithm(module.Config(), spec, torch.Generator())
+    again.load_state_dict(algorithm.state_dict())
+    assert np.array_equal(again.act(observations, None, legal=legal), actions)
 
 
 class Pushing:

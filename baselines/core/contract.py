@@ -24,8 +24,10 @@ import torch
 from baselines.core.config import AlgorithmConfig
 from baselines.core.replay import Batch, Replay
 
-DataSetting = Literal["joint", "per-agent", "online-tuning"]
-SETTINGS: tuple[DataSetting, ...] = ("joint", "per-agent", "online-tuning")
+DataSetting = Literal["joint", "per-agent", "online-tuning", "discrete"]
+# "discrete": joint transitions with integer actions and legal-action masks (SMAX,
+# baselines/core/discrete.py); `act` then also takes `legal` (N, E, A) and returns (N, E).
+SETTINGS: tuple[DataSetting, ...] = ("joint", "per-agent", "online-tuning", "discrete")
 
 
 @runtime_checkable
