@@ -24,7 +24,6 @@ from torch.nn import functional as F
 
 from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, SharedNetwork, masked
 from madatasets.errors import MadataError
-from madatasets.store import DatasetId
 
 
 @dataclass
@@ -37,10 +36,6 @@ class DiscreteBCQConfig(DiscreteConfig):
         super().validate()
         if not 0.0 <= self.threshold < 1.0:
             raise MadataError(f"threshold must be in [0, 1), got {self.threshold}")
-
-    @classmethod
-    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
-        return {}, []
 
 
 class DiscreteBCQ(DiscreteAlgorithm):

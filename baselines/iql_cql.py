@@ -22,7 +22,6 @@ import torch
 
 from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, masked
 from madatasets.errors import MadataError
-from madatasets.store import DatasetId
 
 
 @dataclass
@@ -34,10 +33,6 @@ class IQLCQLConfig(DiscreteConfig):
         super().validate()
         if self.cql_alpha < 0:
             raise MadataError(f"cql_alpha must be >= 0, got {self.cql_alpha}")
-
-    @classmethod
-    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
-        return {}, []
 
 
 class IQLCQL(DiscreteAlgorithm):

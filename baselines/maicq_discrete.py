@@ -31,7 +31,6 @@ from torch import nn
 
 from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, SharedNetwork, masked
 from madatasets.errors import MadataError
-from madatasets.store import DatasetId
 
 
 @dataclass
@@ -45,10 +44,6 @@ class MAICQDiscreteConfig(DiscreteConfig):
         super().validate()
         if self.alpha <= 0 or self.beta <= 0:
             raise MadataError(f"alpha and beta must be positive, got {self.alpha} and {self.beta}")
-
-    @classmethod
-    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
-        return {}, []
 
 
 class LinearMixer(nn.Module):

@@ -23,7 +23,6 @@ from torch import nn
 
 from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, masked
 from madatasets.errors import MadataError
-from madatasets.store import DatasetId
 
 
 @dataclass
@@ -39,10 +38,6 @@ class QMIXCQLConfig(DiscreteConfig):
             raise MadataError(f"cql_alpha must be >= 0, got {self.cql_alpha}")
         if self.cql_samples < 1 or self.mixer_embed < 1:
             raise MadataError("cql_samples and mixer_embed must be positive")
-
-    @classmethod
-    def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
-        return {}, []
 
 
 class Mixer(nn.Module):
