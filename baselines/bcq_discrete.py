@@ -69,13 +69,8 @@ class DiscreteBCQ(DiscreteAlgorithm):
     def update(self, batch: DiscreteBatch) -> dict[str, float]:
         self.updates += 1
         losses = self.losses(batch)
-        loss = losses["q_loss"] + losses["imitation_loss"] + self.config.logit_penalty * losses["logit_penalty"]
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        with torch.no_grad():
-            for target, online in zip(self.target.parameters(), self.network.parameters()):
-                target.lerp_(online, self.config.soft_update)
+        self.optimize(losses["q_loss"] + losses["imitation_loss"] + self.config.logit_penalty * losses["logit_penalty"],
+                      [(self.target, self.network)])
         return {name: value.item() for name, value in losses.items()}
 
     def act(self, observations: np.ndarray, states: np.ndarray, generator: torch.Generator | None = None,

@@ -56,13 +56,7 @@ class IQLCQL(DiscreteAlgorithm):
     def update(self, batch: DiscreteBatch) -> dict[str, float]:
         self.updates += 1
         td, cql = self.losses(batch)
-        loss = td + self.config.cql_alpha * cql
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        with torch.no_grad():
-            for target, online in zip(self.target.parameters(), self.network.parameters()):
-                target.lerp_(online, self.config.soft_update)
+        self.optimize(td + self.config.cql_alpha * cql, [(self.target, self.network)])
         return {"td_loss": td.item(), "cql_loss": cql.item()}
 
     def state_dict(self) -> dict[str, Any]:

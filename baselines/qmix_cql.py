@@ -93,14 +93,8 @@ class QMIXCQL(DiscreteAlgorithm):
     def update(self, batch: DiscreteBatch) -> dict[str, float]:
         self.updates += 1
         td, cql = self.losses(batch)
-        loss = td + self.config.cql_alpha * cql
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        with torch.no_grad():
-            for target, online in zip(list(self.target.parameters()) + list(self.target_mixer.parameters()),
-                                      list(self.network.parameters()) + list(self.mixer.parameters())):
-                target.lerp_(online, self.config.soft_update)
+        self.optimize(td + self.config.cql_alpha * cql,
+                      [(self.target, self.network), (self.target_mixer, self.mixer)])
         return {"td_loss": td.item(), "cql_loss": cql.item()}
 
     def state_dict(self) -> dict[str, Any]:

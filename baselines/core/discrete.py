@@ -117,6 +117,16 @@ class DiscreteAlgorithm:
     name = "discrete"
     setting = "discrete"
 
+    def optimize(self, loss: torch.Tensor, tracked: list[tuple[nn.Module, nn.Module]]) -> None:
+        """One optimizer step on `loss`, then Polyak-average each (target, online) pair."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            for target_module, online_module in tracked:
+                for target, online in zip(target_module.parameters(), online_module.parameters()):
+                    target.lerp_(online, self.config.soft_update)
+
     def __init__(self, config: DiscreteConfig, spec: Any, generator: torch.Generator,
                  observation_statistics: tuple[torch.Tensor, torch.Tensor] | None = None):
         if not spec.discrete:
