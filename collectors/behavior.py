@@ -85,16 +85,16 @@ def select_checkpoints(eval_means: list[float], random_reference: float,
 SELECTION_EVAL_SEED = 3_000_017
 
 
-def refine_expert(config: TrainConfig, checkpoints: list[Checkpoint], chosen: dict[str, int],
-                  progress: bool = False) -> dict[str, int]:
+def refine_expert(config: TrainConfig, checkpoints: list[Checkpoint], progress: bool = False) -> int | None:
     """Re-evaluate the `selection_candidates` best trained checkpoints over `selection_episodes`
-    (episode seeds of their own, neither the periodic nor the final ones) and make the best the expert.
+    (episode seeds of their own, neither the periodic nor the final ones); the index of the best,
+    or None when the config asks for no re-evaluation (expert = the best periodic evaluation).
 
     A periodic evaluation of a few episodes favours lucky checkpoints; the final 100-episode
-    figure then disappoints. Medium keeps its rule, re-applied if expert moved earlier.
+    figure then disappoints. Medium keeps its rule, applied against the chosen expert.
     """
     if config.selection_episodes <= 0:
-        return chosen
+        return None
     trained = [k for k, c in enumerate(checkpoints) if not c.before_updates]
     ranked = sorted(trained, key=lambda k: checkpoints[k].eval_mean, reverse=True)[: config.selection_candidates]
     scores = {}
@@ -104,8 +104,7 @@ def refine_expert(config: TrainConfig, checkpoints: list[Checkpoint], chosen: di
                                  description=f"select step {checkpoints[k].step}")
         scores[k] = float(returns.mean())
         checkpoints[k].selection_mean = scores[k]
-    expert = max(scores, key=lambda k: (scores[k], -k))
-    return chosen | {"expert": expert}
+    return max(scores, key=lambda k: (scores[k], -k))
 
 
 def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool = True,
@@ -127,10 +126,8 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         checkpoints, env = run_training(config, evaluate=True, record=True, progress=progress)
         train_seconds = time.time() - started
     chosen = select_checkpoints([c.eval_mean for c in checkpoints], random_reference,
-                                [c.before_updates for c in checkpoints])
-    chosen = refine_expert(config, checkpoints, chosen, progress)
-    chosen = select_checkpoints([c.eval_mean for c in checkpoints], random_reference,
-                                [c.before_updates for c in checkpoints], expert=chosen["expert"])
+                                [c.before_updates for c in checkpoints],
+                                expert=refine_expert(config, checkpoints, progress))
     medium_step = checkpoints[chosen["medium"]].step
     if config.algorithm == "td3":
         starts = trainer.state.episode_starts

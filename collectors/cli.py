@@ -37,7 +37,6 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
                            resume: bool, quiet: bool, zoo_dir: str | None) -> None:
     """Train SCENARIO's behaviour policy online and store early/medium/expert checkpoints in the zoo."""
     from collectors.behavior import ZOO_DIR, default_config, train_behavior
-    from madatasets.errors import MadataError
     if get_spec(scenario).discrete:
         raise MadataError(f"{scenario} has no behaviour-policy trainer yet (SMAX: docs/smax.md); "
                           f"trainable scenarios: {', '.join(n for n in scenario_names() if not get_spec(n).discrete)}")
@@ -69,7 +68,6 @@ REFERENCE_POLICIES = ("random", "scripted", "expert")
 
 def _measure_and_record(scenario: str, policy: str, episodes: int | None, workers: int, progress: bool) -> None:
     from collectors.references import default_episodes, measure_reference, save_reference
-    from madatasets.scenarios import get_spec
     episodes = episodes or default_episodes(scenario)
     entry = measure_reference(scenario, policy, episodes=episodes, workers=workers, progress=progress)
     random_reference = get_spec(scenario).reference_scores.get("random")
@@ -221,7 +219,7 @@ def zoo_markdown(index: dict) -> str:
     """The tables of docs/zoo.md, from the zoo index and the registry's reference scores."""
     from collectors.behavior import ROLES
     from collectors.yardsticks import LITERATURE
-    from madatasets.scenarios import get_spec
+    from madatasets.scores import normalized_score
     lines = [f"Zoo version {index.get('zoo_version', 0)}.", "",
              "| scenario | algorithm | training steps | train wall time | seed | role | at step | "
              "return (100 episodes, deterministic) | normalized | sha256 (first 16) |",
@@ -236,7 +234,7 @@ def zoo_markdown(index: dict) -> str:
         scores = {tier: info["mean"] for tier, info in details.items()}
         for role in ROLES:
             policy = entry["policies"][role]
-            normalized = (f"{100 * (policy['return_mean'] - scores['random']) / (scores['expert'] - scores['random']):.1f}"
+            normalized = (f"{normalized_score(scenario, policy['return_mean']):.1f}"
                           if "expert" in scores and "random" in scores else "-")
             lines.append(f"| {scenario} | {entry['algorithm']} | {entry['training_steps']:,} | "
                          f"{entry['train_wall_seconds'] / 60:.1f} min | {entry['seed']} | {role} | "
@@ -271,7 +269,6 @@ def plot_curves(index: dict, folder: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from madatasets.scenarios import get_spec
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for scenario, entry in index["scenarios"].items():

@@ -340,5 +340,9 @@ def load_checkpoint(folder: Path) -> dict[str, Any] | None:
     path = folder / CHECKPOINT_FILE
     if not path.exists():
         return None
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError) as error:
+        raise MadataError(f"{path} is not a readable training checkpoint ({type(error).__name__}); "
+                          f"remove {folder} to start the run again") from None
