@@ -122,6 +122,11 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         checkpoints, env, trainer = run_td3(config, evaluate=True, progress=progress,
                                             run_dir=Path(run_dir) if run_dir is not None else None, resume=resume)
         train_seconds = trainer.state.wall_seconds
+    elif config.algorithm == "mappo":
+        from collectors.train_mappo import rollout_chain_at, run_mappo
+        checkpoints, _, trainer = run_mappo(config, evaluate=True, progress=progress,
+                                            run_dir=Path(run_dir) if run_dir is not None else None, resume=resume)
+        train_seconds = trainer.state.wall_seconds
     else:
         checkpoints, env = run_training(config, evaluate=True, record=True, progress=progress)
         train_seconds = time.time() - started
@@ -134,6 +139,11 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         medium_replay = {"steps": medium_step, "episodes": sum(1 for s in starts if s < medium_step),
                          "stop_step": medium_step, "sha256": replay_checksum(trainer, medium_step),
                          "sha256_of": "learner replay buffer (states, actions, rewards, next_states, not_done)"}
+    elif config.algorithm == "mappo":
+        starts = trainer.state.episode_starts
+        medium_replay = {"steps": medium_step, "episodes": sum(1 for s in starts if s < medium_step),
+                         "stop_step": medium_step, "sha256": rollout_chain_at(trainer, medium_step),
+                         "sha256_of": "sha256 chain over MAPPO's rollouts (states, sampled actions, training rewards)"}
     else:
         replay = cut_at_step(env.recorded_episodes(), medium_step)
         medium_replay = {"steps": int(sum(len(e["actions"]) for e in replay)), "episodes": len(replay),
@@ -153,7 +163,7 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         "medium_replay": medium_replay,
         "policies": {},
     }
-    if config.algorithm != "td3":
+    if config.algorithm not in ("td3", "mappo"):
         entry["stable_baselines3_version"] = _version("stable-baselines3")
     scenario_dir = zoo_dir / config.scenario
     for role in ROLES:
@@ -213,10 +223,15 @@ def regenerate_medium_replay(scenario: str, zoo_dir: Path | None = None,
         from collectors.train_td3 import replay_checksum, run_td3
         checkpoints, env, trainer = run_td3(config, evaluate=False, stop_at=stop, record=True, progress=progress)
         rerun_buffer = replay_checksum(trainer, stop)
+    elif config.algorithm == "mappo":
+        from collectors.train_mappo import rollout_chain_at, run_mappo
+        checkpoints, recorded, trainer = run_mappo(config, evaluate=False, stop_at=stop, record=True,
+                                                   progress=progress)
+        rerun_buffer = rollout_chain_at(trainer, stop)
     else:
         checkpoints, env = run_training(config, evaluate=False, stop_at=stop, record=True, progress=progress)
-    episodes = cut_at_step(env.recorded_episodes(), stop)
-    if config.algorithm != "td3":
+    episodes = cut_at_step(recorded if config.algorithm == "mappo" else env.recorded_episodes(), stop)
+    if config.algorithm not in ("td3", "mappo"):
         rerun_buffer = buffer_checksum(episodes, spec.n_agents)
     rerun_actor = next(c.actor for c in checkpoints if c.step == stop)
     report = {

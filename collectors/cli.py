@@ -25,12 +25,13 @@ zoo_option = click.option("--zoo", "zoo_dir", type=click.Path(file_okay=False), 
 @click.option("--env-steps", "--steps", "steps", type=click.IntRange(min=1), default=None,
               help="Environment steps of training (default: the scenario's budget, see docs/zoo.md).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--algorithm", type=click.Choice(["td3", "sb3-td3", "sac", "ppo"]), default=None,
-              help="td3: the zoo's own TD3 (resumable); sb3-td3, sac, ppo: stable-baselines3 "
+@click.option("--algorithm", type=click.Choice(["td3", "mappo", "sb3-td3", "sac", "ppo"]), default=None,
+              help="td3, mappo (MPE): the zoo's own learners (resumable); sb3-td3, sac, ppo: stable-baselines3 "
                    "(default: the scenario's budget, see docs/zoo.md).")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
-              help="td3: folder of the resumable training state (default .madata-runs/SCENARIO-seedS).")
-@click.option("--resume", is_flag=True, help="td3: continue the run saved in --run-dir.")
+              help="td3, mappo: folder of the resumable training state (default .madata-runs/SCENARIO-seedS, "
+                   "SCENARIO-mappo-seedS for mappo).")
+@click.option("--resume", is_flag=True, help="td3, mappo: continue the run saved in --run-dir.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @zoo_option
 def train_behavior_command(scenario: str, steps: int | None, seed: int, algorithm: str, run_dir: str | None,
@@ -41,12 +42,13 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
         raise MadataError(f"{scenario} has no behaviour-policy trainer yet (SMAX: docs/smax.md); "
                           f"trainable scenarios: {', '.join(n for n in scenario_names() if not get_spec(n).discrete)}")
     config = default_config(scenario, steps=steps, seed=seed, algorithm=algorithm)
-    if config.algorithm != "td3" and (resume or run_dir):
-        raise MadataError(f"--resume and --run-dir apply to --algorithm td3 only, not {config.algorithm}")
+    resumable = config.algorithm in ("td3", "mappo")
+    if not resumable and (resume or run_dir):
+        raise MadataError(f"--resume and --run-dir apply to --algorithm td3 and mappo only, not {config.algorithm}")
     command = (f"madata train-behavior {scenario} --env-steps {config.steps} --seed {seed} "
                f"--algorithm {config.algorithm}" + (f" --run-dir {run_dir} --resume" if run_dir else ""))
     from collectors.train_td3 import default_run_dir
-    folder = (Path(run_dir) if run_dir else default_run_dir(config)) if config.algorithm == "td3" else None
+    folder = (Path(run_dir) if run_dir else default_run_dir(config)) if resumable else None
     entry = train_behavior(config, zoo_dir=Path(zoo_dir) if zoo_dir else ZOO_DIR, progress=not quiet,
                            command=command, run_dir=folder, resume=resume)
     click.echo(f"{scenario}: {config.algorithm} {config.steps} steps in {entry['train_wall_seconds']:.0f}s")

@@ -16,7 +16,7 @@ class TrainConfig:
     scenario: str
     steps: int
     seed: int = 0
-    algorithm: str = "td3"                # "td3" (collectors/td3.py), or SB3's "sb3-td3", "sac", "ppo"
+    algorithm: str = "td3"                # "td3" (collectors/td3.py), "mappo" (collectors/mappo.py), SB3's "sb3-td3", "sac", "ppo"
     hidden: tuple[int, ...] = (64, 64)    # actor and critic hidden layers
     learning_rate: float = 1e-3
     batch_size: int = 256
@@ -26,6 +26,10 @@ class TrainConfig:
     learning_starts: int = 2_000          # uniform random warm-up steps (off-policy only; 0 for PPO)
     n_steps: int = 2_048                  # PPO: environment steps per rollout (one update per rollout)
     n_epochs: int = 10                    # PPO: passes over each rollout
+    n_envs: int = 32                      # MAPPO: environment copies per rollout
+    minibatches: int = 4                  # MAPPO: minibatches per pass over a rollout
+    gae_lambda: float = 0.95              # MAPPO: GAE's lambda
+    entropy_coef: float = 0.01            # MAPPO: entropy bonus
     # Training signal only: subtract this times the predators' summed distance to the
     # nearest prey (mpe2's shape=True term, which uses 0.1). Evaluations, checkpoint
     # choice and every recorded transition use the environment's own reward.
@@ -68,12 +72,17 @@ _TD3 = dict(algorithm="td3", hidden=(256, 256), batch_size=100, learning_rate=1e
 # joint actor on the 54-dim state learned spread slowly (-16.8 at 80k steps against the
 # scripted -6.6; docs/zoo.md).
 _MPE = dict(_TD3, gamma=0.95, eval_every=10_000, eval_episodes=50, actor="shared")
-ALGORITHMS = ("td3", "sb3-td3", "sac", "ppo")
+ALGORITHMS = ("td3", "mappo", "sb3-td3", "sac", "ppo")
+# MAPPO (collectors/mappo.py): Yu et al. (2022)'s MPE values; rollouts of 32 copies x 4
+# episodes x 25 steps; evaluations every 100k steps (PPO takes millions of cheap steps).
+_MAPPO = dict(algorithm="mappo", hidden=(64, 64), learning_rate=7e-4, gamma=0.99, learning_starts=0, n_steps=3_200,
+              n_epochs=10, n_envs=32, minibatches=4, actor="shared", eval_every=100_000, eval_episodes=50,
+              selection_episodes=50)
 # PPO (on-policy, no replay warm-up): SB3's usual settings, larger minibatches.
 _PPO = dict(algorithm="ppo", learning_starts=0, learning_rate=3e-4, batch_size=256, n_steps=2_048, n_epochs=10,
             hidden=(64, 64), selection_episodes=0)
 _SB3 = dict(hidden=(64, 64), batch_size=256, learning_starts=2_000, selection_episodes=0)
-ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {"ppo": _PPO, "sb3-td3": _SB3, "sac": _SB3, "td3": _TD3}
+ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {"mappo": _MAPPO, "ppo": _PPO, "sb3-td3": _SB3, "sac": _SB3, "td3": _TD3}
 BUDGETS: dict[str, dict[str, Any]] = {
     "mpe-spread-3": dict(steps=200_000, **_MPE),
     # tag/world: the environment's reward is +10 per predator-prey contact and nothing
@@ -117,7 +126,14 @@ def validate_config(config: TrainConfig) -> None:
         raise MadataError(f"unknown algorithm {config.algorithm!r}; valid: {', '.join(ALGORITHMS)}")
     if config.reward_shaping and get_spec(config.scenario).family != "mpe":
         raise MadataError(f"reward_shaping applies to MPE predator-prey scenarios only, not {config.scenario}")
-    if config.algorithm == "ppo" and config.learning_starts != 0:
+    if config.algorithm == "mappo":
+        spec = get_spec(config.scenario)
+        if spec.family != "mpe":
+            raise MadataError(f"mappo trains the fixed-horizon MPE scenarios only, not {config.scenario}")
+        if config.n_steps % (config.n_envs * spec.episode_limit):
+            raise MadataError(f"n_steps ({config.n_steps}) must be a multiple of n_envs x episode length "
+                              f"({config.n_envs} x {spec.episode_limit} = {config.n_envs * spec.episode_limit})")
+    if config.algorithm in ("ppo", "mappo") and config.learning_starts != 0:
         raise MadataError("PPO has no random warm-up; learning_starts must be 0")
     if config.eval_every < 1 or config.steps < 2 * config.eval_every:
         raise MadataError(f"--steps ({config.steps}) must be at least two checkpoint intervals "

@@ -26,7 +26,8 @@ RUNS_DIR = Path(".madata-runs")
 
 
 def default_run_dir(config: TrainConfig) -> Path:
-    return RUNS_DIR / f"{config.scenario}-seed{config.seed}"
+    learner = "" if config.algorithm == "td3" else f"-{config.algorithm}"
+    return RUNS_DIR / f"{config.scenario}{learner}-seed{config.seed}"
 
 
 def shared_actor_layout(scenario: str) -> tuple[list[list[int]], list[int]]:
@@ -75,6 +76,22 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
         "joint_view": joint_view(config["scenario"])}
 
 
+def check_resumable(saved: dict[str, Any], meta: dict[str, Any], run_dir: Path, config: TrainConfig, resume: bool,
+                    record: bool) -> None:
+    """A saved run may continue only when asked to, with the same configuration, within its budget."""
+    if not resume:
+        raise MadataError(f"{run_dir} holds a training checkpoint at step {saved['trainer']['state'].step}; "
+                          f"pass --resume to continue it or remove the folder to start again")
+    if _comparable(saved["meta"]["config"]) != _comparable(meta["config"]):
+        raise MadataError(f"the checkpoint in {run_dir} was made with another configuration; "
+                          f"resume with the same options or remove the folder")
+    if saved["trainer"]["state"].step > config.steps:
+        raise MadataError(f"the checkpoint in {run_dir} is at step {saved['trainer']['state'].step}, "
+                          f"past --env-steps {config.steps}")
+    if record:
+        raise MadataError("recording needs a run from step 0, not a resumed one")
+
+
 def replay_checksum(trainer: TD3Trainer, steps: int) -> str:
     """sha256 over the first `steps` transitions of the learner's replay buffer."""
     digest = hashlib.sha256()
@@ -104,18 +121,8 @@ def run_td3(config: TrainConfig, evaluate: bool = True, stop_at: int | None = No
     meta = {"config": config.to_dict()}
     if run_dir is not None:
         saved = load_checkpoint(run_dir)
-        if saved is not None and not resume:
-            raise MadataError(f"{run_dir} holds a training checkpoint at step {saved['trainer']['state'].step}; "
-                              f"pass --resume to continue it or remove the folder to start again")
         if saved is not None:
-            if _comparable(saved["meta"]["config"]) != _comparable(meta["config"]):
-                raise MadataError(f"the checkpoint in {run_dir} was made with another configuration; "
-                                  f"resume with the same options or remove the folder")
-            if saved["trainer"]["state"].step > config.steps:
-                raise MadataError(f"the checkpoint in {run_dir} is at step {saved['trainer']['state'].step}, "
-                                  f"past --env-steps {config.steps}")
-            if record:
-                raise MadataError("recording needs a run from step 0, not a resumed one")
+            check_resumable(saved, meta, run_dir, config, resume, record)
             trainer.from_checkpoint(saved["trainer"])
     env.episode_index = trainer.state.episode_index
     env.total_steps = trainer.state.step

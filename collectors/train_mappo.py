@@ -1,0 +1,99 @@
+"""Run MAPPO (`collectors/mappo.py`) on an MPE scenario, resumably, like `run_td3`.
+
+The run folder (default `.madata-runs/<scenario>-seed<S>`) holds the trainer's whole
+state between rollouts; `--resume` continues it bit for bit and may raise the budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from collectors.actors import PERIODIC_EVAL_SEED, Checkpoint, MLPActor, evaluate_actor
+from collectors.joint_env import JointEnv
+from collectors.mappo import PPOHyperparameters, PPOTrainer
+from collectors.td3 import load_checkpoint, save_checkpoint
+from collectors.train_config import TrainConfig, validate_config
+from collectors.train_td3 import check_resumable, shared_actor_layout
+from madatasets.errors import MadataError
+from madatasets.scenarios import get_spec
+
+
+def mappo_hyperparameters(config: TrainConfig) -> tuple[PPOHyperparameters, int]:
+    """The learner's settings and the scenario's fixed episode length (validated by the config)."""
+    validate_config(config)
+    horizon = get_spec(config.scenario).episode_limit
+    per_round = config.n_envs * horizon
+    params = PPOHyperparameters(hidden=tuple(config.hidden), learning_rate=config.learning_rate, gamma=config.gamma,
+                                gae_lambda=config.gae_lambda, n_epochs=config.n_epochs,
+                                minibatches=config.minibatches, entropy_coef=config.entropy_coef,
+                                n_envs=config.n_envs, episodes_per_rollout=config.n_steps // per_round)
+    return params, horizon
+
+
+def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = None, record: bool = False,
+              progress: bool = True, run_dir: Path | None = None, resume: bool = False,
+              save_every_seconds: float = 300.0) -> tuple[list[Checkpoint], list[dict[str, Any]], PPOTrainer]:
+    """Train (or continue) MAPPO; returns the checkpoints, the recorded episodes (with
+    `record=True`, in episode-index order) and the trainer."""
+    torch.set_num_threads(1)
+    params, horizon = mappo_hyperparameters(config)
+    envs = [JointEnv(config.scenario, config.seed, 0, record=record, reward_shaping=config.reward_shaping)
+            for _ in range(params.n_envs)]
+    trainer = PPOTrainer(envs[0].observation_space.shape[0], shared_actor_layout(config.scenario), horizon,
+                         config.seed, params)
+    meta = {"config": config.to_dict()}
+    if run_dir is not None:
+        saved = load_checkpoint(run_dir)
+        if saved is not None:
+            check_resumable(saved, meta, run_dir, config, resume, record)
+            trainer.from_checkpoint(saved["trainer"])
+    indices: list[list[int]] = [[] for _ in envs]   # each copy's episode indices, in its order
+
+    def env_reset(copy: int, episode_index: int) -> np.ndarray:
+        indices[copy].append(episode_index)
+        envs[copy].episode_index = episode_index
+        return envs[copy].reset()[0]
+
+    def env_step(copy: int, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool]:
+        state, reward, terminated, truncated, _ = envs[copy].step(action)
+        return state, reward, terminated, truncated
+
+    total = config.steps if stop_at is None else min(stop_at, config.steps)
+    bar = tqdm(total=total, initial=trainer.state.step, unit="step", desc=f"train {config.scenario}",
+               disable=not progress, mininterval=2.0)
+
+    def on_snapshot(step: int, learner: PPOTrainer) -> dict[str, Any]:
+        if not evaluate:
+            return {}
+        returns = evaluate_actor(config.scenario, MLPActor(*learner.actor.numpy_layers()), config.eval_episodes,
+                                 PERIODIC_EVAL_SEED + config.seed)
+        if progress:
+            bar.write(f"step {step}: eval return {returns.mean():.2f} +- {returns.std():.2f}")
+        return {"eval_mean": float(returns.mean()), "eval_std": float(returns.std())}
+
+    save = None
+    if run_dir is not None:
+        def save(learner: PPOTrainer) -> None:
+            save_checkpoint(learner, run_dir, meta)
+    trainer.run(config.steps, env_reset, env_step, on_snapshot, config.eval_every, save=save,
+                save_every_seconds=save_every_seconds, stop_at=stop_at,
+                on_rollout=lambda step, batch: bar.update(step - bar.n))
+    bar.close()
+    recorded = sorted((index, episode) for copy, env in enumerate(envs)
+                      for index, episode in zip(indices[copy], env.episodes))
+    checkpoints = [Checkpoint(s["step"], MLPActor(s["weights"], s["biases"]), s.get("eval_mean"), s.get("eval_std"),
+                              s["before_updates"]) for s in trainer.state.snapshots]
+    return checkpoints, [episode for _, episode in recorded], trainer
+
+
+def rollout_chain_at(trainer: PPOTrainer, step: int) -> str:
+    """The sha256 chain over every transition up to `step` (a snapshot step)."""
+    for snapshot in trainer.state.snapshots:
+        if snapshot["step"] == step:
+            return snapshot["rollout_chain"]
+    raise MadataError(f"no MAPPO snapshot at step {step}")

@@ -1,0 +1,62 @@
+"""MAPPO (collectors/mappo.py): resumable bit for bit, refused where it does not apply, regenerates medium-replay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from collectors.behavior import default_config, read_zoo_index, regenerate_medium_replay, train_behavior
+from collectors.mappo import ValueNorm
+from collectors.train_mappo import run_mappo
+from madatasets.errors import MadataError
+
+SCENARIO = "mpe-spread-3"
+
+
+def tiny(**overrides):
+    # 4 copies x 2 episodes x 25 steps = 200 steps per rollout.
+    values = dict(steps=1_000, hidden=(16, 16), n_envs=4, n_steps=200, n_epochs=2, minibatches=2, eval_every=400,
+                  eval_episodes=2, selection_episodes=0)
+    return default_config(SCENARIO, algorithm="mappo", **(values | overrides))
+
+
+def checksums(checkpoints):
+    return [(c.step, c.actor.checksum) for c in checkpoints]
+
+
+def test_interrupted_and_resumed_mappo_run_gives_the_same_actors_as_a_straight_run(tmp_path, one_torch_thread):
+    config = tiny()
+    straight, _, trainer = run_mappo(config, evaluate=False, progress=False)
+    first, _, _ = run_mappo(config, evaluate=False, progress=False, run_dir=tmp_path, stop_at=400,
+                            save_every_seconds=0)
+    assert len(first) < len(straight)
+    resumed, _, again = run_mappo(config, evaluate=False, progress=False, run_dir=tmp_path, resume=True)
+    assert checksums(resumed) == checksums(straight)
+    assert again.rollout_chain == trainer.rollout_chain
+    assert again.state.updates == trainer.state.updates == 5 * 2 * 2
+    with pytest.raises(MadataError, match="another configuration"):
+        run_mappo(tiny(entropy_coef=0.0), evaluate=False, progress=False, run_dir=tmp_path, resume=True)
+
+
+def test_mappo_is_refused_off_mpe_and_with_a_rollout_that_cuts_episodes():
+    with pytest.raises(MadataError, match="MPE"):
+        default_config("hopper-3x1", algorithm="mappo", steps=1_000_000)
+    with pytest.raises(MadataError, match="multiple of n_envs"):
+        tiny(n_steps=210)
+
+
+def test_mappo_zoo_entry_regenerates_its_medium_replay(tmp_path, one_torch_thread):
+    entry = train_behavior(tiny(final_eval_episodes=2), zoo_dir=tmp_path, progress=False, run_dir=tmp_path / "run")
+    assert read_zoo_index(tmp_path)["scenarios"][SCENARIO]["algorithm"] == "mappo"
+    episodes, report = regenerate_medium_replay(SCENARIO, zoo_dir=tmp_path, progress=False)
+    assert report["reproduced"], report
+    assert sum(len(e["actions"]) for e in episodes) == entry["medium_replay"]["steps"]
+    assert all(len(e["actions"]) == 25 for e in episodes)
+
+
+def test_value_norm_matches_the_batch_statistics():
+    norm, values = ValueNorm(), np.random.default_rng(0).normal(3.0, 2.0, 1000)
+    norm.update(values[:300])
+    norm.update(values[300:])
+    assert norm.mean == pytest.approx(values.mean())
+    assert norm.std == pytest.approx(values.std())
