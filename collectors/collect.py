@@ -66,7 +66,7 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
     if quality not in TIER_POLICIES and quality not in TIER_COLLECTORS:
         raise MadataError(f"unknown or unavailable quality {quality!r}; valid: {', '.join(available_qualities())}")
     if steps < 1:
-        raise MadataError(f"--steps must be a positive number of environment steps, got {steps}")
+        raise MadataError(f"--env-steps must be a positive number of environment steps, got {steps}")
     if workers < 1:
         raise MadataError(f"--workers must be at least 1, got {workers}")
     # Single-policy tiers stream to the store; the zoo tiers assemble in memory.

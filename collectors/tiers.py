@@ -97,7 +97,7 @@ def split_steps(steps: int, fractions: list[float]) -> list[int]:
     if min(counts) < 1:
         smallest = next(n for n in range(steps + 1, 10 * len(fractions) * int(1 / min(fractions)) + 2)
                         if min(_split(n, fractions)) >= 1)
-        raise MadataError(f"--steps {steps} is too small to split into parts of "
+        raise MadataError(f"--env-steps {steps} is too small to split into parts of "
                           f"{', '.join(f'{f:.0%}' for f in fractions)}; use at least {smallest}")
     return counts
 

@@ -78,7 +78,7 @@ def test_agent_view_holds_only_its_own_actions(hopper):
 
 
 def test_killed_collect_leaves_no_visible_dataset(store_path):
-    command = [sys.executable, "-m", "madatasets.cli", "collect", "halfcheetah-2x3", "--steps", "2000000",
+    command = [sys.executable, "-m", "madatasets.cli", "collect", "halfcheetah-2x3", "--env-steps", "2000000",
                "--quiet", "--store", str(store_path)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60

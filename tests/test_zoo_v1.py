@@ -19,7 +19,7 @@ SCENARIO = "mpe-spread-3"
 def tiny(**overrides):
     values = dict(steps=600, hidden=(16, 16), learning_starts=100, eval_every=200, eval_episodes=1,
                   batch_size=32, selection_episodes=0)
-    return default_config(SCENARIO, **(values | overrides))
+    return default_config(SCENARIO, algorithm="td3", **(values | overrides))
 
 
 def checksums(checkpoints):
@@ -136,7 +136,7 @@ def test_zoo_tiers_refuse_a_dataset_version_other_than_the_zoo_version(tmp_path,
 def test_shared_actor_exports_to_the_same_joint_function(scenario, one_torch_thread):
     import torch
     from collectors.behavior import MLPActor
-    config = default_config(scenario, steps=300, hidden=(16, 16), learning_starts=100, eval_every=100,
+    config = default_config(scenario, algorithm="td3", steps=300, hidden=(16, 16), learning_starts=100, eval_every=100,
                             batch_size=32, selection_episodes=0, actor="shared")
     checkpoints, env, trainer = run_td3(config, evaluate=False, progress=False)
     states = torch.randn(9, env.observation_space.shape[0])
