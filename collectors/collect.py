@@ -57,6 +57,9 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
         # SMAX: one vectorized process (`workers` does not apply), the discrete schema.
         from collectors.smax_collect import collect_smax
         return collect_smax(spec, quality, steps, seed, store, overwrite, version, progress)
+    if zoo is None and version is not None and quality in TIER_COLLECTORS:
+        from collectors.zoo_index import zoo_dir_for_version
+        zoo = zoo_dir_for_version(version)   # an older -vN is made with the zoo of version N
     zoo_version = zoo_version_of(zoo)
     if version is None:
         version = zoo_version

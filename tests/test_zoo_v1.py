@@ -157,3 +157,17 @@ def test_shared_actor_is_refused_where_the_state_is_not_the_observations():
     with pytest.raises(MadataError, match="shared actor"):
         run_td3(default_config("hopper-3x1", steps=300, learning_starts=100, eval_every=100, actor="shared"),
                 evaluate=False, progress=False)
+
+
+def test_an_older_dataset_version_is_made_with_the_zoo_of_that_version(tmp_path, monkeypatch):
+    import json
+    from collectors import zoo_index
+    for folder, version in (("zoo", 1), ("zoo-v0", 0)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "index.json").write_text(json.dumps({"format": 1, "zoo_version": version,
+                                                                  "scenarios": {}}))
+    monkeypatch.setattr(zoo_index, "ZOO_DIR", tmp_path / "zoo")
+    assert zoo_index.zoo_dir_for_version(1) == tmp_path / "zoo"
+    assert zoo_index.zoo_dir_for_version(0) == tmp_path / "zoo-v0"
+    with pytest.raises(MadataError, match="shipped zoo versions: 0, 1"):
+        zoo_index.zoo_dir_for_version(7)
