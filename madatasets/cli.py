@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, scenario_names
