@@ -12,6 +12,8 @@ import click
 import numpy as np
 
 from madatasets.errors import MadataError
+from madatasets.hub.cli import COMMANDS as hub_commands
+from madatasets.hub.remote_store import is_url
 from madatasets.scenarios import get_spec, scenario_names
 from madatasets.store import MAX_VERSION, QUALITIES, Store
 
@@ -87,7 +89,11 @@ store_option = click.option("--store", "store_path", type=click.Path(file_okay=F
 
 
 def _existing_store(store_path: str | None) -> Store:
-    """The store of a read command: a path that does not exist is a mistake, not an empty store."""
+    """The store of a read command: a path that does not exist is a mistake, not an empty store.
+    An object-store URL (s3://bucket/prefix) is a read-only remote store (docs/hub.md)."""
+    from madatasets.hub.remote_store import RemoteStore, is_url
+    if is_url(store_path):
+        return RemoteStore(store_path)  # type: ignore[return-value]
     store = Store(store_path)
     if not store.exists:
         raise MadataError(f"no madata store at {store.root}; create one with `madata collect` or pass --store")
@@ -154,8 +160,14 @@ def collect(scenario: str, quality: str, steps: int, seed: int, workers: int, da
 @store_option
 @click.option("--markdown", is_flag=True,
               help="A markdown table with returns, normalized score, bytes on disk and the command of each dataset.")
-def list_command(store_path: str | None, markdown: bool) -> None:
-    """List the datasets in the store."""
+@click.option("--remote", "remotes", multiple=True, is_flag=False, flag_value="", metavar="[URL]",
+              help="List a remote's datasets instead (repeatable; alone: $MADATA_REMOTE or the config file).")
+def list_command(store_path: str | None, markdown: bool, remotes: tuple[str, ...]) -> None:
+    """List the datasets in the store (or on remotes, with --remote)."""
+    if remotes:
+        from madatasets.hub.cli import list_remote
+        list_remote(remotes, None if is_url(store_path) else store_path)
+        return
     store = _existing_store(store_path)
     ids = store.list()
     damaged: list[str] = []
@@ -322,6 +334,10 @@ def matrix_game() -> None:
     """Print the MABCQ matrix-game tables (the paper's Tables 2-4) computed exactly."""
     from baselines.matrix_game import format_tables
     click.echo(format_tables())
+
+
+for _command in hub_commands:
+    cli.add_command(_command)
 
 
 def main() -> None:
