@@ -82,7 +82,8 @@ def _fetch_all(remote, entry, staging: Path, names: list[str], progress: bool) -
     done = {name for name, f in zip(names, entry["files"])
             if _complete(inside(staging, PurePosixPath(name)), f["size"])}
     remaining = sum(f["size"] for name, f in zip(names, entry["files"]) if name not in done)
-    with tqdm(total=remaining, unit="B", unit_scale=True, desc=entry["id"], disable=not progress,
+    with tqdm(total=remaining, unit="B", unit_scale=True, desc=entry["id"],
+              disable=None if progress else True,       # None: only on a terminal
               leave=False) as bar:
         for name, listed in zip(names, entry["files"]):
             final = inside(staging, PurePosixPath(name))
