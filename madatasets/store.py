@@ -88,7 +88,7 @@ def parse_id(dataset_id: str) -> DatasetId:
         imported = _IMPORTED_PATTERN.fullmatch(dataset_id)
         if imported is None:
             raise MadataError(f"invalid imported dataset id {dataset_id[:80]!r}; expected "
-                              f"imported/<name>/<quality>-v<N> (lowercase ASCII), e.g. imported/omar-spread-s0/expert-v0")
+                              f"imported/<name>/<quality>-v<N> (lowercase ASCII), e.g. imported/omar-mpe-spread-3-s0/expert-v0")
         if imported["quality"] not in QUALITIES:
             raise MadataError(f"unknown quality {imported['quality']!r} in {dataset_id!r}; valid: {', '.join(QUALITIES)}")
         return DatasetId(f"{IMPORTED}/{imported['name']}", imported["quality"], int(imported["version"]))
