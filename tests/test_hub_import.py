@@ -201,8 +201,9 @@ def test_imported_ids_live_in_their_own_namespace(omar_tree, tmp_path):
     assert store.gc() == []
 
 
-def test_og_marl_vault_written_by_flashbax(tmp_path, capsys):
-    pytest.importorskip("flashbax")
+def write_vault(vaults: Path, quality: str = "Good"):
+    """A flashbax vault in OG-MARL's layout with halfcheetah-2x3's shapes: 40 steps, an episode
+    that terminates at step 14, then one cut by the limit at step 39."""
     import jax.numpy as jnp
     from flashbax.buffers.trajectory_buffer import TrajectoryBufferState
     from flashbax.vault import Vault
@@ -221,9 +222,15 @@ def test_og_marl_vault_written_by_flashbax(tmp_path, capsys):
         "infos": {"state": jnp.asarray(rng.normal(size=(1, steps, spec.state_dim)), dtype=jnp.float32)},
     }
     state = TrajectoryBufferState(experience=experience, current_index=jnp.asarray(steps), is_full=jnp.asarray(False))
-    vaults = tmp_path / "vaults"
     Vault(vault_name="2halfcheetah.vlt", experience_structure=experience, rel_dir=str(vaults),
-          vault_uid="Good").write(state)
+          vault_uid=quality).write(state)
+    return experience
+
+
+def test_og_marl_vault_written_by_flashbax(tmp_path, capsys):
+    pytest.importorskip("flashbax")
+    vaults = tmp_path / "vaults"
+    experience = write_vault(vaults)
     capsys.readouterr()
     code, out, err = run_cli(capsys, "import", "og-marl", str(vaults / "2halfcheetah.vlt"), "--scenario",
                              "halfcheetah-2x3", "--store", str(tmp_path / "store"))
@@ -240,3 +247,55 @@ def test_og_marl_vault_written_by_flashbax(tmp_path, capsys):
     assert provenance["original_quality"] == "Good" and provenance["source"] == "og-marl"
     assert provenance["original_files"]["files"] > 3 and len(provenance["original_files"]["sha256"]) == 64
     json.dumps(dataset.card)
+
+
+def test_download_from_a_known_source_fetches_and_converts(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("flashbax")
+    from hub_servers import FileServer
+    vaults = tmp_path / "vaults"
+    write_vault(vaults, "Good")
+    write_vault(vaults, "Medium")
+    served = tmp_path / "served" / "core" / "mamujoco"
+    served.mkdir(parents=True)
+    with zipfile.ZipFile(served / "2halfcheetah.zip", "w") as handle:
+        for path in sorted(vaults.rglob("*")):
+            if path.is_file():
+                handle.write(path, path.relative_to(vaults).as_posix())
+    zip_bytes = (served / "2halfcheetah.zip").read_bytes()
+    capsys.readouterr()         # flashbax's own messages while writing the vaults
+    monkeypatch.setenv("MADATA_BACKOFF", "0.01")
+    with FileServer(tmp_path / "served") as server:
+        listing = {"format": "madata-sources", "format_version": 1, "sources": {"og-marl": {
+            "importer": "og-marl", "base_url": server.url, "datasets": {"mamujoco-2halfcheetah": {
+                "path": "core/mamujoco/2halfcheetah.zip", "qualities": ["Good", "Medium"],
+                "scenario": "halfcheetah-2x3"}}}}}
+        (tmp_path / "sources.json").write_text(json.dumps(listing))
+        monkeypatch.setenv("MADATA_SOURCES", str(tmp_path / "sources.json"))
+        server.behaviour.drop_after["core/mamujoco/2halfcheetah.zip"] = len(zip_bytes) // 2
+        code, out, err = run_cli(capsys, "download", "og-marl/mamujoco-2halfcheetah/Medium",
+                                 "--store", str(tmp_path / "store"), "--quiet")
+        assert code == 0, err
+        ranges = [r for p, r in server.behaviour.requests if p.endswith(".zip") and r]
+        assert ranges == [f"bytes={len(zip_bytes) // 2}-"]          # resumed after the drop
+        code, _, err = run_cli(capsys, "download", "og-marl/mamujoco-2halfcheetah/Poor", "--store",
+                               str(tmp_path / "store"))
+        one_line_error(code, err, "name a quality")
+        server.behaviour.missing.add("core/mamujoco/2halfcheetah.zip")
+        code, _, err = run_cli(capsys, "download", "og-marl/mamujoco-2halfcheetah/Good", "--store",
+                               str(tmp_path / "store"))
+        one_line_error(code, err, "not found")
+    dataset_id = "imported/og-marl-halfcheetah-2x3/medium-v0"
+    assert out.startswith("downloaded og-marl/mamujoco-2halfcheetah/Medium from http://127.0.0.1:")
+    assert f"imported {dataset_id}: 40 steps, 2 episodes" in out
+    fetched = madatasets.load(dataset_id, tmp_path / "store").card["provenance"]["fetched"]
+    assert fetched["sha256"] == hashlib.sha256(zip_bytes).hexdigest() and fetched["sha256_published"] is False
+    assert Store(tmp_path / "store").list() == [dataset_id]
+    assert not list((tmp_path / "store").glob(".import-*"))
+    assert not list((tmp_path / "store" / ".downloads").rglob("*.zip*"))
+
+
+def test_sources_that_cannot_be_converted_say_why(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "download", "og-marl/smacv1-3m/Good", "--store", str(tmp_path / "store"))
+    one_line_error(code, err, "no madata scenario has the shapes")
+    code, _, err = run_cli(capsys, "download", "omar/simple_spread/expert", "--store", str(tmp_path / "store"))
+    one_line_error(code, err, "download them by hand and run `madata import omar PATH --scenario mpe-spread-3`")

@@ -83,9 +83,10 @@ class MemorySink:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def transfer(remote: Remote, name: str, size: int, sha256: str, sink: FileSink | MemorySink,
-             progress: Progress | None = None) -> None:
-    """Bring `sink` to the remote file's `size` bytes and check them against `sha256`."""
+def transfer(remote: Remote, name: str, size: int, sha256: str | None, sink: FileSink | MemorySink,
+             progress: Progress | None = None) -> str:
+    """Bring `sink` to the remote file's `size` bytes and check them against `sha256`; returns
+    their sha256 (`sha256=None`: a source that publishes none, whose digest the caller records)."""
     where = remote.describe(name)
 
     def attempt() -> None:
@@ -128,8 +129,9 @@ def transfer(remote: Remote, name: str, size: int, sha256: str, sink: FileSink |
 
     with_retries(attempt, f"downloading {where}")
     actual = sink.sha256()
-    if actual != sha256:
+    if sha256 is not None and actual != sha256:
         # Damaged bytes are never resumed from: the next attempt starts the file again.
         sink.reset()
         raise ChecksumError(f"{where}: sha256 mismatch (expected {sha256[:16]}..., got {actual[:16]}...); "
                             f"the remote served damaged bytes, nothing was installed")
+    return actual

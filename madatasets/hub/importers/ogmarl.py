@@ -119,7 +119,8 @@ def convert(folder: Path, scenario: str) -> tuple[dict[str, np.ndarray], dict[st
 
 
 def import_vault(path: Path, store: Store, scenario: str | None, quality: str | None = None,
-                 overwrite: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+                 overwrite: bool = False, provenance: dict[str, Any] | None = None,
+                 ) -> Iterator[tuple[str, dict[str, Any]]]:
     if scenario is None:
         raise MadataError("madata import og-marl needs --scenario (the madata scenario with the data's shapes)")
     spec = get_spec(scenario)
@@ -136,7 +137,7 @@ def import_vault(path: Path, store: Store, scenario: str | None, quality: str | 
     for _, parsed in planned:
         store.check_writable(parsed, overwrite)
     for folder, parsed in planned:
-        arrays, provenance = convert(folder, scenario)
+        arrays, source_provenance = convert(folder, scenario)
         starts = np.r_[0, arrays["episode_ends"][:-1]]
         returns = return_statistics(np.array([episode_return(arrays["rewards"][s:e])
                                               for s, e in zip(starts, arrays["episode_ends"])]))
@@ -147,6 +148,6 @@ def import_vault(path: Path, store: Store, scenario: str | None, quality: str | 
                           seed=0, total_steps=len(arrays["actions"]), total_episodes=len(arrays["episode_ends"]),
                           returns=returns, reference_scores={}, layout="joint",
                           collection={"imported": True, "source": "og-marl"})
-        card["provenance"] = provenance
+        card["provenance"] = source_provenance | (provenance or {})
         store.write(parsed, arrays, card, overwrite=overwrite)
         yield str(parsed), card

@@ -154,7 +154,8 @@ def _quality(folder: Path, quality: str | None) -> str:
 
 
 def import_omar(path: Path, store: Store, scenario: str | None, quality: str | None = None,
-                overwrite: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+                overwrite: bool = False, provenance: dict[str, Any] | None = None,
+                ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Import every seed folder under `path`; yields (id, card) as each is written."""
     if scenario is None:
         raise MadataError("madata import omar needs --scenario (the madata scenario with the data's shapes, "
@@ -175,7 +176,7 @@ def import_omar(path: Path, store: Store, scenario: str | None, quality: str | N
         # Refuse before converting anything (as collect does).
         store.check_writable(parsed, overwrite)
     for folder, seed, parsed in planned:
-        arrays, provenance = convert(folder, scenario, parsed.quality, path)
+        arrays, source_provenance = convert(folder, scenario, parsed.quality, path)
         returns = return_statistics(np.array([episode_return(arrays["rewards"][s:e]) for s, e in
                                               zip(np.r_[0, arrays["episode_ends"][:-1]], arrays["episode_ends"])]))
         card = build_card(dataset_id=str(parsed), spec_dict=spec.to_dict(), quality=parsed.quality,
@@ -185,6 +186,6 @@ def import_omar(path: Path, store: Store, scenario: str | None, quality: str | N
                           seed=seed, total_steps=len(arrays["actions"]), total_episodes=len(arrays["episode_ends"]),
                           returns=returns, reference_scores={}, layout="joint",
                           collection={"imported": True, "source": "omar"})
-        card["provenance"] = provenance
+        card["provenance"] = source_provenance | (provenance or {})
         store.write(parsed, arrays, card, overwrite=overwrite)
         yield str(parsed), card
