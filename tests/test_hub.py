@@ -389,3 +389,34 @@ def test_os_errors_on_the_store_are_one_line(remote, tmp_path, capsys):
     code, _, err = run_cli(capsys, "download", ID, "--remote", str(remote), "--store", str(store))
     one_line_error(code, err, "is a file")
     os.chmod(tmp_path, 0o755)
+
+
+def test_any_fsspec_url_is_a_read_only_remote(source, remote, tmp_path):
+    import uuid
+
+    import fsspec
+    fs = fsspec.filesystem("memory")
+    bucket = f"/madata-{uuid.uuid4().hex[:8]}"
+    for path in remote.rglob("*"):
+        if path.is_file():
+            fs.pipe_file(f"{bucket}/{path.relative_to(remote).as_posix()}", path.read_bytes())
+    url = f"memory:/{bucket}"
+    result = download(ID, tmp_path / "s", [url], progress=False)
+    assert result.installed and result.remote == url
+    same_arrays(madatasets.load(ID, tmp_path / "s"), madatasets.load(ID, source))
+    same_arrays(madatasets.load(ID, store=url), madatasets.load(ID, source))
+    with pytest.raises(MadataError, match="read-only for madata"):
+        publish(ID, url, source)
+
+
+def test_stats_and_export_read_a_remote_store(source, remote, tmp_path, capsys):
+    with FileServer(remote) as server:
+        code, out, err = run_cli(capsys, "stats", ID, "--store", server.url)
+        assert code == 0, err
+        assert ID in out and "action coverage" in out
+        code, out, err = run_cli(capsys, "export", ID, "--format", "hdf5", "--out", str(tmp_path / "x.h5"),
+                                 "--store", server.url)
+        assert code == 0, err
+    import h5py
+    with h5py.File(tmp_path / "x.h5") as handle:
+        np.testing.assert_array_equal(handle["actions"][...], madatasets.load(ID, source).actions)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -98,15 +96,13 @@ def download_from_source(spec: str, store: str | os.PathLike | None, overwrite: 
     os.replace(part, archive)
     fetched = {"url": where, "size": size, "sha256": digest,
                "sha256_published": dataset.get("sha256") is not None}
-    unpacked = Path(tempfile.mkdtemp(prefix=".import-", dir=store.root))
-    try:
-        from madatasets.hub.importers.archive import safe_extract
+    from madatasets.hub.importers import unpack_folder
+    from madatasets.hub.importers.archive import safe_extract
+    with unpack_folder(store) as unpacked:
         safe_extract(archive, unpacked)
         chosen = _quality_folder(unpacked, quality, spec)
         written = list(run_import(importer.name, chosen, store, scenario=dataset["scenario"], overwrite=overwrite,
                                   provenance={"fetched": fetched}))
-    finally:
-        shutil.rmtree(unpacked, ignore_errors=True)
     archive.unlink(missing_ok=True)
     dataset_id, card = written[0]
     return (f"downloaded {spec} from {where} (sha256 {digest[:12]}) and imported {dataset_id}: "

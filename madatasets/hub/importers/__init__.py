@@ -9,6 +9,7 @@ without letting any member escape (madatasets/hub/importers/archive.py).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -17,7 +18,10 @@ from typing import Any, Callable, Iterator
 
 from madatasets.errors import MadataError
 from madatasets.hub.importers.archive import is_archive, safe_extract
+from madatasets.layout import exclusive
 from madatasets.store import Store
+
+UNPACK_PREFIX = ".import-"
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,23 @@ def run_import(source: str, path: str | Path, store: str | Path | Store | None, 
             raise MadataError(f"{path} is neither a folder nor an archive (.zip, .tar, .tar.gz)")
         yield from importer.run(path, store, **options)
         return
-    # Unpacked beside the store (same file system, no copy across disks), removed afterwards.
-    unpacked = Path(tempfile.mkdtemp(prefix=".import-", dir=store.root))
-    try:
+    with unpack_folder(store) as unpacked:
         safe_extract(path, unpacked)
         yield from importer.run(unpacked, store, **options)
+
+
+@contextlib.contextmanager
+def unpack_folder(store: Store) -> Iterator[Path]:
+    """A folder beside the store (same file system: no copy across disks) to unpack an archive
+    into, removed afterwards; held under a lock so that the next import removes it only if
+    the import that made it was killed."""
+    for abandoned in store.root.glob(UNPACK_PREFIX + "*"):
+        with exclusive(abandoned) as acquired:
+            if acquired:
+                shutil.rmtree(abandoned, ignore_errors=True)
+    unpacked = Path(tempfile.mkdtemp(prefix=UNPACK_PREFIX, dir=store.root))
+    try:
+        with exclusive(unpacked):
+            yield unpacked
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
