@@ -50,8 +50,13 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
     problem = next(iter(sorted(validator.iter_errors(index), key=lambda e: list(e.absolute_path))), None)
     if problem is not None:
         location = "/".join(str(p) for p in problem.absolute_path) or "(top level)"
-        raise MadataError(f"{where}: index.json does not follow the madata index schema at {location}: "
-                          f"{problem.message[:200]}")
+        if problem.validator == "pattern" and location.endswith("path"):
+            # The schema's path rule is a regex nobody wants to read: say what it means.
+            message = (f"{str(problem.instance)[:80]!r} is not a relative path inside the dataset's folder "
+                       f"(absolute, '..', '.' or empty parts, or characters outside [A-Za-z0-9._-/]); refused")
+        else:
+            message = problem.message[:200]
+        raise MadataError(f"{where}: index.json does not follow the madata index schema at {location}: {message}")
     seen: set[tuple[str, str]] = set()
     for entry in index["datasets"]:
         check_entry(entry, where)

@@ -21,6 +21,7 @@ from typing import Any
 from madatasets.errors import MadataError
 from madatasets.hub.index import empty_index, merge_entry
 from madatasets.hub.remote import open_remote
+from madatasets.hub.retry import with_retries
 from madatasets.integrity import card_digest
 from madatasets.layout import GROUP
 from madatasets.store import Store
@@ -92,10 +93,12 @@ def publish(dataset_id: str, to: str, store: str | os.PathLike | Store | None = 
         already = any(e["id"] == dataset_id and e["card_sha256"] == entry["card_sha256"] for e in listed["datasets"])
         for listed_file in files:
             name = f"{entry['path']}/{listed_file['path']}"
-            if remote.size(name) != listed_file["size"]:
+            present = with_retries(lambda: remote.size(name), f"checking {remote.describe(name)}")
+            if present != listed_file["size"]:
                 report.uploads.append(listed_file["path"])
                 if not dry_run:
-                    remote.put_file(name, directory / listed_file["path"])
+                    local = directory / listed_file["path"]
+                    with_retries(lambda: remote.put_file(name, local), f"uploading {remote.describe(name)}")
     if dry_run:
         report.index_changed = not already
         return report

@@ -223,12 +223,11 @@ class HttpRemote(Remote):
             if error.code == 416:
                 raise RangeIgnored() from None
             if error.code in _TRANSIENT_STATUS:
-                raise TransientError(f"HTTP {error.code} {error.reason} from {request.full_url}") from None
+                raise TransientError(f"HTTP {error.code} {error.reason}") from None
             raise MadataError(f"HTTP {error.code} {error.reason} from {request.full_url}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
-            raise TransientError(f"{type(reason).__name__ if not str(reason) else reason} "
-                                 f"from {request.full_url}") from None
+            raise TransientError(str(reason) or type(reason).__name__) from None
 
     def read(self, name: str) -> bytes | None:
         response = self._open(name)
@@ -238,7 +237,7 @@ class HttpRemote(Remote):
             try:
                 return response.read()
             except (OSError, http.client.HTTPException) as error:
-                raise TransientError(f"{error or type(error).__name__} reading {self.describe(name)}") from None
+                raise TransientError(str(error) or type(error).__name__) from None
 
     def size(self, name: str) -> int | None:
         response = self._open(name, method="HEAD")
@@ -262,7 +261,7 @@ class HttpRemote(Remote):
                 try:
                     block = response.read(BLOCK)
                 except (OSError, http.client.HTTPException) as error:
-                    raise TransientError(f"{error or type(error).__name__} reading {self.describe(name)}") from None
+                    raise TransientError(str(error) or type(error).__name__) from None
                 if not block:
                     return
                 yield block
@@ -314,7 +313,7 @@ class S3Remote(Remote):
             if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
                 raise
             if status in _TRANSIENT_STATUS or code in ("SlowDown", "RequestTimeout", "InternalError"):
-                raise TransientError(f"S3 {code or status} for {self.describe(name)}") from None
+                raise TransientError(f"S3 {code or status}") from None
             if code == "NoSuchBucket":
                 raise MadataError(f"bucket {self.bucket!r} does not exist ({self.url})") from None
             raise MadataError(f"S3 {code or status} for {self.describe(name)}: "
@@ -325,7 +324,7 @@ class S3Remote(Remote):
         except (errors.EndpointConnectionError, errors.ConnectionClosedError, errors.ReadTimeoutError,
                 errors.ConnectTimeoutError, errors.ResponseStreamingError, errors.IncompleteReadError,
                 OSError) as error:
-            raise TransientError(f"{type(error).__name__} for {self.describe(name)}") from None
+            raise TransientError(type(error).__name__) from None
 
     def read(self, name: str) -> bytes | None:
         return self._read_with_etag(name)[0]
@@ -402,7 +401,7 @@ class FsspecRemote(Remote):
         except FileNotFoundError:
             return None
         except (TimeoutError, ConnectionError) as error:
-            raise TransientError(f"{type(error).__name__} for {self.describe(name)}") from None
+            raise TransientError(str(error) or type(error).__name__) from None
         except (OSError, ValueError) as error:
             raise MadataError(f"{self.describe(name)}: {error}") from None
 

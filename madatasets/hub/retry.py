@@ -19,8 +19,9 @@ from madatasets.errors import MadataError
 T = TypeVar("T")
 
 
-class TransientError(Exception):
-    """A failure worth retrying (the next attempt resumes where this one stopped)."""
+class TransientError(MadataError):
+    """A failure worth retrying (the next attempt resumes where this one stopped). A
+    MadataError too, so that one escaping a retry loop is still one line, not a traceback."""
 
 
 def _number(name: str, default: float, minimum: float) -> float:
@@ -44,8 +45,9 @@ def attempts() -> int:
     return int(_number("MADATA_RETRIES", 5, 1))
 
 
-def with_retries(action: Callable[[], T], what: str) -> T:
-    """`action()`, retried on TransientError with backoff; MadataError after the last attempt."""
+def with_retries(action: Callable[[], T], what: str, hint: str = "") -> T:
+    """`action()`, retried on TransientError with backoff; MadataError after the last attempt
+    ('<what>: <error> (gave up after N attempts<hint>)')."""
     first_wait = _number("MADATA_BACKOFF", 1.0, 0.0)
     tries = attempts()
     for attempt in range(tries):
@@ -53,7 +55,7 @@ def with_retries(action: Callable[[], T], what: str) -> T:
             return action()
         except TransientError as error:
             if attempt == tries - 1:
-                raise MadataError(f"{what}: {error} (gave up after {tries} attempts; run it again to resume)") from None
+                raise MadataError(f"{what}: {error} (gave up after {tries} attempts{hint})") from None
             # Jitter keeps many clients from retrying in lockstep against a struggling server.
             time.sleep(min(30.0, first_wait * 2 ** attempt) * (0.5 + random.random() / 2))
     raise AssertionError("unreachable")

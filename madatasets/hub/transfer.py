@@ -127,7 +127,7 @@ def transfer(remote: Remote, name: str, size: int, sha256: str | None, sink: Fil
         if held < size:
             raise TransientError(f"the connection ended after {held:,} of {size:,} bytes")
 
-    with_retries(attempt, f"downloading {where}")
+    with_retries(attempt, f"downloading {where}", "; run it again to resume")
     actual = sink.sha256()
     if sha256 is not None and actual != sha256:
         # Damaged bytes are never resumed from: the next attempt starts the file again.
