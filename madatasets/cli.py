@@ -190,11 +190,12 @@ def list_command(store_path: str | None, markdown: bool, remotes: tuple[str, ...
                        f"`{card['command']}` |")
         _report_damaged(damaged)
         return
-    click.echo(f"{'id':<36} {'steps':>9} {'episodes':>8} {'mean return':>12}")
+    width = max([36] + [len(dataset_id) for dataset_id in ids])     # imported/ ids run longer
+    click.echo(f"{'id':<{width}} {'steps':>9} {'episodes':>8} {'mean return':>12}")
     for dataset_id in ids:
         card = _card_or_none(store, dataset_id, damaged)
         if card is not None:
-            click.echo(f"{dataset_id:<36} {card['total_steps']:>9} {card['total_episodes']:>8} "
+            click.echo(f"{dataset_id:<{width}} {card['total_steps']:>9} {card['total_episodes']:>8} "
                        f"{card['returns']['mean']:>12.3f}")
     _report_damaged(damaged)
 

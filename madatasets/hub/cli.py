@@ -53,10 +53,11 @@ def list_remote(remotes: Sequence[str], store_path: str | None) -> None:
     if not rows:
         click.echo(f"no datasets on {', '.join(urls)}")
     else:
-        click.echo(f"{'id@revision':<48} {'tier':<13} {'steps':>9} {'size':>10} {'mean return':>12} {'local':>7}"
-                   + ("  remote" if len(urls) > 1 else ""))
+        width = max([44] + [len(row[0]) for row in rows])
+        click.echo(f"{'id@revision':<{width}} {'tier':<13} {'steps':>9} {'size':>10} {'mean return':>12} "
+                   f"{'local':>7}" + ("  remote" if len(urls) > 1 else ""))
         for name, tier, steps, size, mean, installed, url in rows:
-            click.echo(f"{name:<48} {tier:<13} {steps:>9} {size:>10} {mean:>12.3f} {installed:>7}"
+            click.echo(f"{name:<{width}} {tier:<13} {steps:>9} {size:>10} {mean:>12.3f} {installed:>7}"
                        + (f"  {url}" if len(urls) > 1 else ""))
     for failure in failures:
         click.echo(f"madata: warning: {failure}", err=True)

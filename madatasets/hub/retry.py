@@ -55,7 +55,8 @@ def with_retries(action: Callable[[], T], what: str, hint: str = "") -> T:
             return action()
         except TransientError as error:
             if attempt == tries - 1:
-                raise MadataError(f"{what}: {error} (gave up after {tries} attempts{hint})") from None
+                plural = "s" if tries > 1 else ""
+                raise MadataError(f"{what}: {error} (gave up after {tries} attempt{plural}{hint})") from None
             # Jitter keeps many clients from retrying in lockstep against a struggling server.
             time.sleep(min(30.0, first_wait * 2 ** attempt) * (0.5 + random.random() / 2))
     raise AssertionError("unreachable")
