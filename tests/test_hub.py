@@ -388,7 +388,6 @@ def test_os_errors_on_the_store_are_one_line(remote, tmp_path, capsys):
     store.write_text("x")
     code, _, err = run_cli(capsys, "download", ID, "--remote", str(remote), "--store", str(store))
     one_line_error(code, err, "is a file")
-    os.chmod(tmp_path, 0o755)
 
 
 def test_any_fsspec_url_is_a_read_only_remote(source, remote, tmp_path):

@@ -126,7 +126,7 @@ def download(spec: str, remotes: tuple[str, ...], overwrite: bool, quiet: bool, 
 def import_command(source: str, path: str, scenario: str | None, quality: str | None, overwrite: bool,
                    store_path: str | None) -> None:
     """Convert another project's published dataset at PATH (folder or archive) into the store
-    under imported/; SOURCE is one of the registered importers (docs/hub.md)."""
+    under imported/; SOURCE is a registered importer: omar, og-marl (docs/hub.md)."""
     from madatasets.hub.importers import run_import
     for dataset_id, card in run_import(source, path, store_path, scenario=scenario, quality=quality,
                                        overwrite=overwrite):
