@@ -419,3 +419,16 @@ def test_stats_and_export_read_a_remote_store(source, remote, tmp_path, capsys):
     import h5py
     with h5py.File(tmp_path / "x.h5") as handle:
         np.testing.assert_array_equal(handle["actions"][...], madatasets.load(ID, source).actions)
+
+
+def test_remotes_from_the_config_file(source, remote, tmp_path, monkeypatch, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"remotes": [str(remote)]}))
+    monkeypatch.setenv("MADATA_CONFIG", str(config))
+    assert download(ID, tmp_path / "s", progress=False).remote == str(remote)
+    config.write_text(json.dumps({"remotes": "not a list"}))
+    code, _, err = run_cli(capsys, "list", "--remote", "--store", str(tmp_path / "s"))
+    one_line_error(code, err, '"remotes" must be a list of URLs')
+    config.write_text("{broken")
+    code, _, err = run_cli(capsys, "download", ID, "--store", str(tmp_path / "s"))
+    one_line_error(code, err, "is unreadable")

@@ -153,3 +153,28 @@ def test_two_concurrent_publishes_to_s3_keep_both_entries(source, bucket, monkey
     assert not errors
     index = json.loads(client.get_object(Bucket=name, Key="shared/index.json")["Body"].read())
     assert sorted(e["id"] for e in index["datasets"]) == [ID, "mpe-spread-3/random-v1"]
+
+
+def test_a_partial_file_is_resumed_with_a_ranged_get(source, bucket, tmp_path):
+    """A .part left by an interrupted download holds the first half of a file: the next
+    download asks S3 only for the rest."""
+    name, client = bucket
+    url = f"s3://{name}"
+    publish(ID, url, source)
+    entry = json.loads(client.get_object(Bucket=name, Key="index.json")["Body"].read())["datasets"][0]
+    largest = max(entry["files"], key=lambda f: f["size"])
+    data = client.get_object(Bucket=name, Key=f"{entry['path']}/{largest['path']}")["Body"].read()
+    madatasets.Store(tmp_path / "s", create=True)
+    madatasets.Store(tmp_path / "t", create=True)
+    part = tmp_path / "s" / ".downloads" / entry["card_sha256"] / (largest["path"] + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[: len(data) // 2])
+    assert download(ID, tmp_path / "s", [url], progress=False).installed
+    same_arrays(madatasets.load(ID, tmp_path / "s"), madatasets.load(ID, source))
+    # A .part holding zeros instead: the download keeps them and fetches only the rest, so
+    # the sha256 check refuses the file, which a fetch from byte 0 would not have.
+    part2 = tmp_path / "t" / ".downloads" / entry["card_sha256"] / (largest["path"] + ".part")
+    part2.parent.mkdir(parents=True)
+    part2.write_bytes(bytes(len(data) // 2))
+    with pytest.raises(ChecksumError, match="sha256 mismatch"):
+        download(ID, tmp_path / "t", [url], progress=False)
