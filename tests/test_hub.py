@@ -379,7 +379,7 @@ def test_http_remote_as_a_read_only_store(source, remote, capsys):
         server.behaviour.flip.add(name)
         with pytest.raises(ChecksumError, match="sha256 mismatch"):
             madatasets.load(ID, server.url)
-    code, _, err = run_cli(capsys, "collect", "mpe-spread-3", "--steps", "10", "--store", "s3://bucket/x")
+    code, _, err = run_cli(capsys, "collect", "mpe-spread-3", "--env-steps", "10", "--store", "s3://bucket/x")
     one_line_error(code, err, "read-only")
 
 
