@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-
-from collectors.actors import PERIODIC_EVAL_SEED, Checkpoint, MLPActor, evaluate_actor
+from collectors.actors import Checkpoint, MLPActor
 from collectors.joint_env import JointEnv
 from collectors.mappo import PPOHyperparameters, PPOTrainer
-from collectors.td3 import load_checkpoint, save_checkpoint
+from collectors.run_support import checkpoint_saver, progress_bar, snapshot_evaluator
+from collectors.td3 import load_checkpoint
 from collectors.train_config import TrainConfig, validate_config
 from collectors.train_td3 import check_resumable, shared_actor_layout
 from madatasets.errors import MadataError
@@ -67,23 +66,10 @@ def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = 
         state, reward, terminated, truncated, _ = envs[copy].step(action)
         return state, reward, terminated, truncated
 
-    total = config.steps if stop_at is None else min(stop_at, config.steps)
-    bar = tqdm(total=total, initial=trainer.state.step, unit="step", desc=f"train {config.scenario}",
-               disable=not progress, mininterval=2.0)
-
-    def on_snapshot(step: int, learner: PPOTrainer) -> dict[str, Any]:
-        if not evaluate:
-            return {}
-        returns = evaluate_actor(config.scenario, MLPActor(*learner.actor.numpy_layers()), config.eval_episodes,
-                                 PERIODIC_EVAL_SEED + config.seed)
-        if progress:
-            bar.write(f"step {step}: eval return {returns.mean():.2f} +- {returns.std():.2f}")
-        return {"eval_mean": float(returns.mean()), "eval_std": float(returns.std())}
-
-    save = None
-    if run_dir is not None:
-        def save(learner: PPOTrainer) -> None:
-            save_checkpoint(learner, run_dir, meta)
+    bar = progress_bar(config, trainer.state.step, stop_at, progress)
+    on_snapshot = snapshot_evaluator(config, bar, evaluate, progress,
+                                     lambda learner: MLPActor(*learner.actor.numpy_layers()))
+    save = checkpoint_saver(run_dir, meta)
     trainer.run(config.steps, env_reset, env_step, on_snapshot, config.eval_every, save=save,
                 save_every_seconds=save_every_seconds, stop_at=stop_at,
                 on_rollout=lambda step, batch: bar.update(step - bar.n))

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from collectors.actors import PERIODIC_EVAL_SEED, Checkpoint, MLPActor, evaluate_actor
+from collectors.actors import Checkpoint, MLPActor
 from collectors.joint_env import JointEnv
+from collectors.run_support import checkpoint_saver, progress_bar, snapshot_evaluator
 from collectors.train_config import TrainConfig
-from collectors.td3 import TD3Hyperparameters, TD3Trainer, load_checkpoint, save_checkpoint
+from collectors.td3 import TD3Hyperparameters, TD3Trainer, load_checkpoint
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, make
 
@@ -141,23 +141,10 @@ def run_td3(config: TrainConfig, evaluate: bool = True, stop_at: int | None = No
         first[:seen] = weights[0]
         return MLPActor([first, *weights[1:]], list(biases))
 
-    total = config.steps if stop_at is None else min(stop_at, config.steps)
-    bar = tqdm(total=total, initial=trainer.state.step, unit="step", desc=f"train {config.scenario}",
-               disable=not progress, mininterval=2.0)
-
-    def on_snapshot(step: int, learner: TD3Trainer) -> dict[str, Any]:
-        if not evaluate:
-            return {}
-        returns = evaluate_actor(config.scenario, actor_of(*learner.actor.numpy_layers()), config.eval_episodes,
-                                 PERIODIC_EVAL_SEED + config.seed)
-        if progress:
-            bar.write(f"step {step}: eval return {returns.mean():.2f} +- {returns.std():.2f}")
-        return {"eval_mean": float(returns.mean()), "eval_std": float(returns.std())}
-
-    save = None
-    if run_dir is not None:
-        def save(learner: TD3Trainer) -> None:
-            save_checkpoint(learner, run_dir, meta)
+    bar = progress_bar(config, trainer.state.step, stop_at, progress)
+    on_snapshot = snapshot_evaluator(config, bar, evaluate, progress,
+                                     lambda learner: actor_of(*learner.actor.numpy_layers()))
+    save = checkpoint_saver(run_dir, meta)
     trainer.run(config.steps, env_reset, env_step, on_snapshot, config.eval_every, save=save,
                 save_every_seconds=save_every_seconds, stop_at=stop_at, on_step=lambda step: bar.update(1))
     bar.close()

@@ -4,7 +4,6 @@ here, download (resumed, verified, atomic), and every way a remote can be wrong.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 import madatasets
+from cli_runner import one_line_error, run_cli
 from conftest import random_store
 from hub_servers import FileServer
 from madatasets.errors import ChecksumError, MadataError
@@ -47,22 +47,8 @@ def remote(source, tmp_path):
     return folder
 
 
-def run_cli(capsys, *args):
-    from madatasets.cli import cli
-    try:
-        cli.main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def one_line_error(code, err, expected):
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("madata: error:"), err
-    assert expected in lines[0], lines[0]
-    assert "Traceback" not in err
 
 
 def entry_of(folder):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import madatasets
+from cli_runner import one_line_error, run_cli
 from madatasets.errors import MadataError
 from madatasets.hub import download, publish
 from madatasets.store import Store, parse_id
@@ -22,21 +23,8 @@ OMAR_ID = "imported/omar-mpe-spread-3-s0/expert-v0"
 EPISODES = (25, 25, 10)
 
 
-def run_cli(capsys, *args):
-    from madatasets.cli import cli
-    try:
-        cli.main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def one_line_error(code, err, expected):
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("madata: error:"), err
-    assert expected in lines[0], lines[0]
 
 
 def write_omar_seed(folder: Path, seed: int = 0, agents: int = 3, obs_size: int = 18, act_size: int = 5):

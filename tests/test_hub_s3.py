@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import madatasets
+from cli_runner import run_cli
 from conftest import random_store
 from madatasets.errors import ChecksumError
 from madatasets.hub import download, publish
@@ -58,15 +59,6 @@ def source(tmp_path_factory):
     return root
 
 
-def run_cli(capsys, *args):
-    from madatasets.cli import cli
-    try:
-        cli.main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def same_arrays(a, b):

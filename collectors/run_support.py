@@ -1,0 +1,39 @@
+"""What every zoo learner's run does around its loop (train_td3, train_mappo): a progress
+bar, the periodic evaluation of snapshots, and the atomic checkpoint saver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm.auto import tqdm
+
+from collectors.actors import PERIODIC_EVAL_SEED, MLPActor, evaluate_actor
+from collectors.td3 import save_checkpoint
+from collectors.train_config import TrainConfig
+
+
+def progress_bar(config: TrainConfig, start: int, stop_at: int | None, progress: bool) -> tqdm:
+    total = config.steps if stop_at is None else min(stop_at, config.steps)
+    return tqdm(total=total, initial=start, unit="step", desc=f"train {config.scenario}", disable=not progress,
+                mininterval=2.0)
+
+
+def snapshot_evaluator(config: TrainConfig, bar: tqdm, evaluate: bool, progress: bool,
+                       actor_of: Callable[[Any], MLPActor]) -> Callable[[int, Any], dict[str, Any]]:
+    """`on_snapshot(step, learner)`: the snapshot's deterministic return over the periodic episodes."""
+    def on_snapshot(step: int, learner: Any) -> dict[str, Any]:
+        if not evaluate:
+            return {}
+        returns = evaluate_actor(config.scenario, actor_of(learner), config.eval_episodes,
+                                 PERIODIC_EVAL_SEED + config.seed)
+        if progress:
+            bar.write(f"step {step}: eval return {returns.mean():.2f} +- {returns.std():.2f}")
+        return {"eval_mean": float(returns.mean()), "eval_std": float(returns.std())}
+    return on_snapshot
+
+
+def checkpoint_saver(run_dir: Path | None, meta: dict[str, Any]) -> Callable[[Any], None] | None:
+    if run_dir is None:
+        return None
+    return lambda learner: save_checkpoint(learner, run_dir, meta)
