@@ -232,15 +232,15 @@ def prepare_medium_replay(spec: ScenarioSpec, seed: int, zoo: Path | None) -> Ru
             import warnings
             warnings.warn(f"{spec.name}: the re-run did not reproduce the zoo's medium checkpoint bit for bit "
                           f"(different CPU or torch build); the card records both checksums")
-        policies = [
-            {"id": f"{algorithm}-warmup-uniform", "checksum": None,
-             "description": f"uniform random actions of the first {entry['config']['learning_starts']} "
-                            f"training steps (the warm-up, learning_starts)"},
-            {"id": f"{algorithm}-training-exploration", "checksum": None,
-             "description": f"the {algorithm.upper()} learner while training (exploration noise "
-                            f"sigma {entry['config'].get('exploration_sigma')}), steps "
-                            f"{entry['config']['learning_starts']} to {report['stop_step']}"},
-        ]
+        warmup = entry["config"]["learning_starts"]
+        policies = [{"id": f"{algorithm}-warmup-uniform", "checksum": None,
+                     "description": f"uniform random actions of the first {warmup} training steps "
+                                    f"(the warm-up, learning_starts)"}] if warmup else []
+        exploration = ("its Gaussian policy, whose standard deviation it learns" if algorithm in ("mappo", "ppo")
+                       else f"exploration noise sigma {entry['config'].get('exploration_sigma')}")
+        policies.append({"id": f"{algorithm}-training-exploration", "checksum": None,
+                         "description": f"the {algorithm.upper()} learner while training ({exploration}), "
+                                        f"steps {warmup} to {report['stop_step']}"})
         return TierData({"": episodes}, policies, "joint",
                         {"action_noise": None, "source": "re-run of the zoo training up to its medium checkpoint",
                          "buffer_steps": buffer_steps, "steps_cap_applied": steps < buffer_steps,

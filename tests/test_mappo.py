@@ -52,6 +52,13 @@ def test_mappo_zoo_entry_regenerates_its_medium_replay(tmp_path, one_torch_threa
     assert report["reproduced"], report
     assert sum(len(e["actions"]) for e in episodes) == entry["medium_replay"]["steps"]
     assert all(len(e["actions"]) == 25 for e in episodes)
+    from collectors.collect import collect
+    from madatasets.store import Store
+    collect(SCENARIO, "medium-replay", steps=10_000, store=tmp_path / "store", zoo=tmp_path, progress=False)
+    card = Store(tmp_path / "store").card(f"{SCENARIO}/medium-replay-v1")
+    assert card["total_steps"] == entry["medium_replay"]["steps"]
+    assert [p["id"] for p in card["behavior_policies"]] == ["mappo-training-exploration"]
+    assert "Gaussian" in card["behavior_policies"][0]["description"]
 
 
 def test_value_norm_matches_the_batch_statistics():
