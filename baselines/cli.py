@@ -48,8 +48,12 @@ def update_budget(updates: int | None, steps: int | None) -> int:
 
 @click.command()
 @click.argument("algorithm", type=click.Choice(ALL_ALGORITHMS + PROTOCOLS))
-@click.option("--dataset", "dataset_ids", multiple=True, required=True, metavar="ID",
-              help="Dataset id, e.g. mpe-spread-3/medium-v0 (repeat for several).")
+@click.option("--dataset", "dataset_ids", multiple=True, metavar="ID",
+              help="Dataset id, e.g. mpe-spread-3/medium-v0 (repeat for several). Without it (or with --suite) "
+                   "the suite's datasets.")
+@click.option("--suite", "suite_name", default=None, metavar="NAME",
+              help="Run a benchmark suite's protocol, BC included (docs/suites.md): quick (the default when no "
+                   "--dataset is given), omar-paper, mabcq-paper, otc-paper, smax, full, or a suite .json file.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Run this one seed.")
 @click.option("--seeds", type=click.IntRange(min=1), default=None,
               help="Number of seeds: first-seed .. first-seed + seeds - 1  [default: 5].")
@@ -58,9 +62,10 @@ def update_budget(updates: int | None, steps: int | None) -> int:
               help="Gradient updates per run, the fixed training budget (otc: offline pre-training) "
                    "[default: 10000].")
 @click.option("--steps", type=click.IntRange(min=1), default=None, hidden=True)
-@click.option("--eval-every", type=click.IntRange(min=1), default=1_000, show_default=True,
-              help="Evaluate every K updates (and always after the last one).")
-@click.option("--eval-episodes", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--eval-every", type=click.IntRange(min=1), default=None,
+              help="Evaluate every K updates (and always after the last one)  [default: 1000, or the suite's].")
+@click.option("--eval-episodes", type=click.IntRange(min=1), default=None,
+              help="Episodes per evaluation  [default: 32, or the suite's].")
 @click.option("--preset", type=click.Choice(PRESETS), default="paper", show_default=True,
               help="paper: the paper's values; released-code: the authors' OMAR code; defaults: config defaults.")
 @click.option("--critic", type=click.Choice(CRITIC_KINDS), default="decentralized", show_default=True,
@@ -82,8 +87,9 @@ def update_budget(updates: int | None, steps: int | None) -> int:
 @click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
               help="Store directory (default: $MADATA_HOME or ./madata-store).")
 @otc_options
-def bench(algorithm: str, dataset_ids: tuple[str, ...], seed: int | None, seeds: int | None,
-          first_seed: int | None, updates: int | None, steps: int | None, eval_every: int, eval_episodes: int,
+def bench(algorithm: str, dataset_ids: tuple[str, ...], suite_name: str | None, seed: int | None,
+          seeds: int | None, first_seed: int | None, updates: int | None, steps: int | None,
+          eval_every: int | None, eval_episodes: int | None,
           preset: str, critic: str, overrides: tuple[str, ...], no_value_deviation: bool,
           no_transition_normalization: bool, out_dir: str, workers: int, threads: int, profile: bool, quiet: bool,
           store_path: str | None, **otc: Any) -> None:
@@ -91,8 +97,24 @@ def bench(algorithm: str, dataset_ids: tuple[str, ...], seed: int | None, seeds:
 
     `otc` runs the online-tuning protocol instead (docs/otc.md): --updates is then the offline
     pre-training budget, and --set also takes the protocol's keys (deployments, online_steps, ...).
+
+    Without --dataset, or with --suite, it runs a suite (default: quick): collects the datasets the
+    store lacks, skips complete runs, trains ALGORITHM and BC, and prints the normalized-score table
+    with IQM and CIs (the paper's numbers beside ours where they exist). Flags that change the
+    suite's protocol label the runs off-protocol.
     """
     from madatasets.cards import command_line
+    if suite_name is not None or not dataset_ids:
+        if algorithm in PROTOCOLS:
+            raise MadataError("otc runs on datasets: give --dataset ID (the otc-paper suite lists its ids: "
+                              "`madata suites otc-paper`)")
+        _bench_suite(algorithm, suite_name, dataset_ids, seed, seeds, first_seed,
+                     None if updates is None and steps is None else update_budget(updates, steps), eval_every,
+                     eval_episodes, preset, critic, overrides, out_dir, workers, threads, quiet, store_path,
+                     otc, command_line())
+        return
+    eval_every = 1_000 if eval_every is None else eval_every
+    eval_episodes = 32 if eval_episodes is None else eval_episodes
     chosen_seeds = seed_list(seed, seeds, first_seed)
     budget = update_budget(updates, steps)
     for flag, used, key in (("--no-value-deviation", no_value_deviation, "value_deviation"),
@@ -129,6 +151,33 @@ def bench(algorithm: str, dataset_ids: tuple[str, ...], seed: int | None, seeds:
             click.echo(f"  time: data loading {split['load_s']:.1f}s{pretrain}, updates {split['updates_s']:.1f}s "
                        f"({split['updates_per_s']:.1f}/s), evaluation {split['evaluation_s']:.1f}s, "
                        f"total {result['wall_time_s']:.1f}s")
+
+
+def _bench_suite(algorithm: str, suite_name: str | None, dataset_ids: tuple[str, ...], seed: int | None,
+                 seeds: int | None, first_seed: int | None, updates: int | None, eval_every: int | None,
+                 eval_episodes: int | None, preset: str, critic: str, overrides: tuple[str, ...], out_dir: str,
+                 workers: int, threads: int, quiet: bool, store_path: str | None, otc: dict[str, Any],
+                 command: str) -> None:
+    from baselines.otc.cli import reject_otc_options
+    from baselines.suite_bench import bench_suite, ensure_datasets, suite_specs
+    from baselines.suite_table import suite_table
+    from baselines.suites import DEFAULT_SUITE, load_suite
+    reject_otc_options(otc)
+    suite = load_suite(suite_name or DEFAULT_SUITE)
+    ids = list(dataset_ids) or suite.dataset_ids
+    if seed is None and seeds is None and first_seed is None:
+        chosen = suite.protocol.seed_list()
+    else:
+        chosen = seed_list(seed, seeds, first_seed)
+    algorithms = [algorithm] + [name for name in suite.baselines if name != algorithm]
+    specs = suite_specs(suite, algorithms, ids, chosen, updates, eval_every, eval_episodes, preset, critic,
+                        overrides, out_dir, store_path, not quiet, threads, command)
+    ensure_datasets(suite, ids, store_path, click.echo)
+    results = bench_suite(suite, specs, workers, click.echo)
+    if not specs[0].suite["on_protocol"]:
+        click.echo(f"[suite {suite.tag()}] off-protocol: {'; '.join(specs[0].suite['deviations'])}")
+    click.echo("")
+    click.echo(suite_table(suite, results))
 
 
 @click.command()
@@ -174,4 +223,30 @@ def report(directories: tuple[str, ...], plot: str | None, reps: int) -> None:
         click.echo(f"\nwrote {plot}")
 
 
-COMMANDS.extend([bench, evaluate, report])
+@click.command()
+@click.argument("name", required=False)
+def suites(name: str | None) -> None:
+    """List the benchmark suites, or show suite NAME's protocol and datasets (docs/suites.md)."""
+    from baselines.suites import DEFAULT_SUITE, load_suite, suite_names
+    if name is None:
+        for each in suite_names():
+            suite = load_suite(each)
+            p = suite.protocol
+            default = " (default)" if each == DEFAULT_SUITE else ""
+            click.echo(f"{suite.tag():<16} {len(suite.datasets):>3} datasets, {p.updates:,} updates, "
+                       f"{p.seeds} seeds, {p.eval_episodes} episodes{default}")
+        return
+    suite = load_suite(name)
+    p = suite.protocol
+    click.echo(f"{suite.tag()} ({suite.setting}): {suite.description}")
+    click.echo(f"protocol: {p.updates:,} updates (per dataset where listed), batch "
+               f"{p.batch_size or 'the algorithm s own'}, evaluation every {p.eval_every:,} updates on "
+               f"{p.eval_episodes} episodes, seeds 0..{p.seeds - 1}, score = final policy; baselines: "
+               f"{', '.join(suite.baselines) or 'none'}")
+    for entry in suite.datasets:
+        pinned = "checksums pinned" if entry.checksums else "checksums not pinned"
+        click.echo(f"  {entry.id:<34} {suite.updates_for(entry.id):>8,} updates  collect {entry.collect_steps:,} "
+                   f"steps seed {entry.collect_seed}  {pinned}")
+
+
+COMMANDS.extend([bench, evaluate, report, suites])

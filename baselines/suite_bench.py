@@ -1,0 +1,103 @@
+"""`madata bench ALGORITHM [--suite NAME]`: run a suite's protocol, BC included, and print its table.
+
+Missing datasets are collected first (the suite says how many steps and which
+seed), runs already complete are skipped (baselines/completion.py), and every
+run records the suite it belongs to: `on_protocol` is false, with the deviations
+named, when the command changed the protocol (budget, schedule, episodes, seeds,
+batch size or the datasets), and every table marks such rows `off-protocol`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from baselines.bench import RunSpec, bench as run_bench
+from baselines.completion import completed_result
+from baselines.suites import Suite
+from madatasets.errors import MadataError
+from madatasets.store import Store, parse_id
+
+
+def deviations(suite: Suite, dataset_ids: list[str], seeds: list[int], updates: int | None,
+               eval_every: int | None, eval_episodes: int | None, overrides: tuple[str, ...]) -> list[str]:
+    """What this command changes of the suite's protocol (empty: on protocol)."""
+    protocol, found = suite.protocol, []
+    if updates is not None and any(updates != suite.updates_for(d) for d in dataset_ids):
+        found.append(f"updates {updates} (protocol {protocol.updates})")
+    if eval_every is not None and eval_every != protocol.eval_every:
+        found.append(f"eval_every {eval_every} (protocol {protocol.eval_every})")
+    if eval_episodes is not None and eval_episodes != protocol.eval_episodes:
+        found.append(f"eval_episodes {eval_episodes} (protocol {protocol.eval_episodes})")
+    if sorted(seeds) != protocol.seed_list():
+        found.append(f"seeds {','.join(map(str, seeds))} (protocol 0..{protocol.seeds - 1})")
+    if any(o.split("=", 1)[0].strip() == "batch_size" for o in overrides):
+        found.append(f"batch_size set (protocol {protocol.batch_size or 'each algorithm s own'})")
+    if sorted(dataset_ids) != sorted(suite.dataset_ids):
+        found.append(f"{len(dataset_ids)} of the suite's {len(suite.datasets)} datasets")
+    return found
+
+
+def suite_specs(suite: Suite, algorithms: list[str], dataset_ids: list[str], seeds: list[int],
+                updates: int | None, eval_every: int | None, eval_episodes: int | None, preset: str,
+                critic: str, overrides: tuple[str, ...], out_dir: str, store: str | None, progress: bool,
+                threads: int, command: str) -> list[RunSpec]:
+    """One RunSpec per algorithm x dataset x seed, the protocol's values unless the command changed them."""
+    for dataset_id in dataset_ids:
+        suite.dataset(dataset_id)           # a dataset outside the suite is an error, not a silent extra
+    found = deviations(suite, dataset_ids, seeds, updates, eval_every, eval_episodes, overrides)
+    record = {"name": suite.name, "version": suite.version, "on_protocol": not found, "deviations": found}
+    protocol = suite.protocol
+    batch = (f"batch_size={protocol.batch_size}",) if protocol.batch_size else ()
+    specs = []
+    for algorithm in algorithms:
+        # BC's critic setting is irrelevant; a baseline always runs with the suite's defaults.
+        own = algorithm == algorithms[0]
+        for dataset_id in dataset_ids:
+            budget = updates if updates is not None else suite.updates_for(dataset_id)
+            every = min(eval_every if eval_every is not None else protocol.eval_every, budget)
+            for seed in seeds:
+                specs.append(RunSpec(algorithm=algorithm, dataset_id=dataset_id, seed=seed, updates=budget,
+                                     eval_every=every,
+                                     eval_episodes=eval_episodes if eval_episodes is not None else
+                                     protocol.eval_episodes,
+                                     preset=preset if own else "paper", critic=critic if own else "decentralized",
+                                     overrides=overrides if own else tuple(
+                                         o for o in overrides if o.split("=", 1)[0].strip() == "batch_size"),
+                                     out_dir=out_dir, store=store, progress=progress, threads=threads,
+                                     command=command, protocol_overrides=batch, suite=record))
+    return specs
+
+
+def ensure_datasets(suite: Suite, dataset_ids: list[str], store_path: str | None,
+                    echo: Callable[[str], None]) -> None:
+    """Collect every dataset the store lacks, with the suite's steps and seed (docs/suites.md)."""
+    from collectors.collect import collect
+    store = Store(store_path, create=True)
+    for dataset_id in dataset_ids:
+        if store.has(parse_id(dataset_id)):
+            continue
+        entry, parsed = suite.dataset(dataset_id), parse_id(dataset_id)
+        echo(f"[suite {suite.name}] collecting {dataset_id} ({entry.collect_steps:,} steps, seed "
+             f"{entry.collect_seed}): madata collect {parsed.scenario} --quality {parsed.quality} "
+             f"--steps {entry.collect_steps} --seed {entry.collect_seed}")
+        collect(parsed.scenario, parsed.quality, steps=entry.collect_steps, seed=entry.collect_seed,
+                store=store, version=parsed.version, progress=False)
+    for dataset_id in dataset_ids:
+        pinned = suite.dataset(dataset_id).checksums
+        if pinned and store.card(dataset_id)["checksums"] != pinned:
+            raise MadataError(f"{dataset_id} in {store.root} differs from the data suite {suite.tag()} pins "
+                              f"(card checksums); collect it again into another store or pass --store")
+
+
+def bench_suite(suite: Suite, specs: list[RunSpec], workers: int,
+                echo: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Run the specs that are not complete yet; returns every spec's results (old and new)."""
+    if suite.setting != "offline":
+        raise MadataError(f"suite {suite.name} is an {suite.setting} suite; run it with `madata bench otc "
+                          f"--dataset ID` (docs/otc.md); `madata bench ALGORITHM --suite` runs offline suites")
+    done = {id(spec): completed_result(spec) for spec in specs}
+    todo = [spec for spec in specs if done[id(spec)] is None]
+    echo(f"[suite {suite.tag()}] {len(specs)} runs: {len(specs) - len(todo)} complete already, "
+         f"{len(todo)} to run")
+    fresh = iter(run_bench(todo, workers) if todo else [])
+    return [done[id(spec)] or next(fresh) for spec in specs]
