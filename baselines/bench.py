@@ -206,19 +206,23 @@ def _train_in_worker(spec: RunSpec) -> dict[str, Any]:
     return train_run(dataclasses.replace(spec, progress=False))
 
 
-def bench(specs: list[RunSpec], workers: int = 1) -> list[dict[str, Any]]:
-    """Record the request in each configuration's manifest, then run every spec (in `workers` processes)."""
-    if workers < 1:
-        raise MadataError(f"--workers must be at least 1, got {workers}")
+def record_requests(specs: list[RunSpec]) -> None:
+    """Check every spec, then record the requested seeds in each configuration's manifest (before training)."""
     requested: dict[tuple[str, str, str, int], list[int]] = {}
     for spec in specs:
         check_run(spec)
         build_config(spec.algorithm, spec.dataset_id, spec.preset, spec.critic, spec.assignments())
-        label = spec.label()
-        requested.setdefault((spec.out_dir, spec.dataset_id, label, spec.updates), []).append(spec.seed)
+        requested.setdefault((spec.out_dir, spec.dataset_id, spec.label(), spec.updates), []).append(spec.seed)
     for (out_dir, dataset_id, label, updates), seeds in requested.items():
         write_manifest(run_directory(out_dir, dataset_id, label), dataset_id, label, updates, seeds,
                        specs[0].command)
+
+
+def bench(specs: list[RunSpec], workers: int = 1) -> list[dict[str, Any]]:
+    """Record the request in each configuration's manifest, then run every spec (in `workers` processes)."""
+    if workers < 1:
+        raise MadataError(f"--workers must be at least 1, got {workers}")
+    record_requests(specs)
     if workers == 1 or len(specs) == 1:
         return [train_run(spec) for spec in specs]
     with multiprocessing.get_context("spawn").Pool(min(workers, len(specs))) as pool:
