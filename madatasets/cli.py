@@ -24,7 +24,7 @@ class MadataGroup(click.Group):
     would otherwise slow every `madata` call by seconds.
     """
 
-    package_modules = ("collectors.cli", "baselines.cli")
+    package_modules = ("collectors.cli", "baselines.cli", "leaderboard.cli")
     _packages_loaded = False
 
     def _load_package_commands(self) -> None:

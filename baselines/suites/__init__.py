@@ -89,9 +89,13 @@ def suite_names() -> list[str]:
     return sorted(p.stem for p in SUITE_DIR.glob("*.json"))
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """A packaged suite by name, or a suite file (a path ending in .json) of the user's own."""
+def load_suite(name_or_path: str, search: tuple[str | Path, ...] = ()) -> Suite:
+    """A packaged suite by name (or found in the `search` folders first), or a suite .json file of the user's own."""
     path = Path(name_or_path) if name_or_path.endswith(".json") else SUITE_DIR / f"{name_or_path}.json"
+    for folder in search:
+        if not name_or_path.endswith(".json") and (Path(folder) / f"{name_or_path}.json").is_file():
+            path = Path(folder) / f"{name_or_path}.json"
+            break
     if not path.is_file():
         raise MadataError(f"unknown suite {name_or_path!r}; valid: {', '.join(suite_names())} or a suite .json file")
     try:
