@@ -22,6 +22,7 @@ from madatasets.errors import MadataError
 
 COMMANDS: list[click.Command] = []
 REPORT_FORMATS = ("markdown", "marl-eval", "csv", "latex")
+OWN_BATCH = "each algorithm's own"
 
 
 def deprecated(message: str) -> None:
@@ -280,7 +281,7 @@ def suites(name: str | None) -> None:
     p = suite.protocol
     click.echo(f"{suite.tag()} ({suite.setting}): {suite.description}")
     click.echo(f"protocol: {p.updates:,} updates (per dataset where listed), batch "
-               f"{p.batch_size or 'the algorithm s own'}, evaluation every {p.eval_every:,} updates on "
+               f"{p.batch_size or OWN_BATCH}, evaluation every {p.eval_every:,} updates on "
                f"{p.eval_episodes} episodes, seeds 0..{p.seeds - 1}, score = final policy; baselines: "
                f"{', '.join(suite.baselines) or 'none'}")
     for entry in suite.datasets:

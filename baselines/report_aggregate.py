@@ -17,7 +17,7 @@ def aggregate_markdown(results: list[dict[str, Any]], reps: int = 2000,
         raise MadataError("--improvement needs normalized scores of both configurations on every dataset")
     lines: list[str] = []
     if matrices and len(tasks) >= 2:
-        lines += ["", f"Aggregates over the {len(tasks)} datasets (rliable metrics, 95% stratified-bootstrap CIs, "
+        lines += ["", "", f"Aggregates over the {len(tasks)} datasets (rliable metrics, 95% stratified-bootstrap CIs, "
                       f"{reps} resamples; optimality gap against expert = 100):", "",
                   "| algorithm | runs x datasets | IQM | median | mean | optimality gap |", "|---|---|---|---|---|---|"]
         for label, values in interval_estimates(matrices, reps).items():

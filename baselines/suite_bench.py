@@ -17,6 +17,8 @@ from baselines.suites import Suite
 from madatasets.errors import MadataError
 from madatasets.store import Store, parse_id
 
+OWN_BATCH = "each algorithm's own"
+
 
 def deviations(suite: Suite, dataset_ids: list[str], seeds: list[int], updates: int | None,
                eval_every: int | None, eval_episodes: int | None, overrides: tuple[str, ...]) -> list[str]:
@@ -31,7 +33,7 @@ def deviations(suite: Suite, dataset_ids: list[str], seeds: list[int], updates: 
     if sorted(seeds) != protocol.seed_list():
         found.append(f"seeds {','.join(map(str, seeds))} (protocol 0..{protocol.seeds - 1})")
     if any(o.split("=", 1)[0].strip() == "batch_size" for o in overrides):
-        found.append(f"batch_size set (protocol {protocol.batch_size or 'each algorithm s own'})")
+        found.append(f"batch_size set (protocol {protocol.batch_size or OWN_BATCH})")
     if sorted(dataset_ids) != sorted(suite.dataset_ids):
         found.append(f"{len(dataset_ids)} of the suite's {len(suite.datasets)} datasets")
     return found
