@@ -110,7 +110,8 @@ def verify_command(path: str, seeds: int, tolerance: float, store_path: str | No
 @click.option("--name", required=True, help="The entry's id, e.g. madata-omar-quick.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="The new submission folder.")
 @click.option("--author", "authors", multiple=True, required=True)
-@click.option("--code-url", default="https://github.com/madata/madata", show_default=True)
+@click.option("--code-url", required=True,
+              help="Where the code is, e.g. https://github.com/you/algo (file:. for this checkout).")
 @click.option("--hardware", default="", help="Hardware description (default: from the results).")
 @SUITES_OPTION
 def new(results_dir: str, label: str, suite_name: str, name: str, out: str, authors: tuple[str, ...],

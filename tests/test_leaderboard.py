@@ -36,7 +36,8 @@ def world(tmp_path_factory):
                     str(root / "out"), "--quiet")
     assert result.exit_code == 0, result.output
     result = invoke("leaderboard", "new", str(root / "out"), "--label", "bc", "--suite", "tiny", "--name", "test-bc",
-                    "--out", str(root / "submission"), "--author", "Tester", "--suites", str(suites))
+                    "--out", str(root / "submission"), "--author", "Tester", "--code-url", "https://example.org/tester/bc",
+                    "--suites", str(suites))
     assert result.exit_code == 0, result.output
     return {"root": root, "store": str(store), "suites": str(suites), "submission": root / "submission"}
 
