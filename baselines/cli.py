@@ -307,7 +307,7 @@ def sweep(spec_path: str, executor: str, address: str | None, workers: int, retr
           overrides: tuple[str, ...], dry_run: bool, quiet: bool) -> None:
     """Run algorithms x datasets x seeds (x grids) from SPEC.yaml; a re-run skips complete runs (docs/sweeps.md)."""
     from baselines.completion import completed_result
-    from baselines.sweep import eta_line, make_executor, now, run_name, run_sweep
+    from baselines.sweep import summary_line, make_executor, now, run_name, run_sweep
     from baselines.sweep_spec import load_sweep
     from madatasets.cards import command_line
     started = now()
@@ -318,7 +318,7 @@ def sweep(spec_path: str, executor: str, address: str | None, workers: int, retr
         return
     outcome = run_sweep(list(plan.runs), make_executor(executor, workers, address, plan.cpus, plan.gpus),
                         plan.retries if retries is None else retries, not quiet, click.echo)
-    click.echo(eta_line(outcome, now() - started))
+    click.echo(summary_line(outcome, now() - started))
     for name, error in outcome.failed.items():
         click.echo(f"  failed: {name}: {error}")
     if outcome.failed:

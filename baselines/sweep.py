@@ -189,7 +189,7 @@ def make_executor(kind: str, workers: int, address: str | None, cpus: float, gpu
     return RayExecutor(address, cpus, gpus)
 
 
-def eta_line(outcome: SweepOutcome, seconds: float) -> str:
+def summary_line(outcome: SweepOutcome, seconds: float) -> str:
     return (f"sweep: {outcome.total} runs, {outcome.skipped} complete already, {outcome.completed} run now, "
             f"{outcome.retried} retries, {len(outcome.failed)} failed, {seconds:.0f}s")
 

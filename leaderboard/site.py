@@ -14,7 +14,6 @@ import html
 import shutil
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 

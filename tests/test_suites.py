@@ -83,7 +83,6 @@ def test_bench_without_dataset_runs_the_default_suite(tmp_path, monkeypatch):
 
 
 def test_data_that_differs_from_the_pinned_checksums_is_refused(tmp_path):
-    from conftest import random_store
     store = tmp_path / "store"
     from collectors.collect import collect
     for dataset_id in ("mpe-spread-3/random-v0", "mpe-spread-3/medium-v0"):
@@ -99,4 +98,3 @@ def test_data_that_differs_from_the_pinned_checksums_is_refused(tmp_path):
     assert result.exit_code == 2
     assert "differs from the data suite tiny@1 pins" in result.output
     assert not (tmp_path / "out").exists()
-    del random_store
