@@ -132,3 +132,30 @@ def test_ray_sweep_survives_a_killed_worker(tmp_path, store, monkeypatch):
         assert not list(out.rglob("*.tmp"))
     finally:
         ray.shutdown()
+
+
+def test_local_pool_survives_a_killed_worker(tmp_path, store):
+    import psutil
+    from baselines.sweep import LocalExecutor, run_sweep
+    from baselines.sweep_spec import load_sweep
+    out = tmp_path / "out"
+    plan = load_sweep(write_spec(tmp_path / "s.yaml", store, out, updates=1500, seeds=2))
+    outcome: dict = {}
+    thread = threading.Thread(target=lambda: outcome.setdefault(
+        "value", run_sweep(list(plan.runs), LocalExecutor(1), retries=1, progress=False,
+                           echo=lambda line: outcome.setdefault("lines", []).append(line))))
+    thread.start()
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and time.monotonic() < deadline and thread.is_alive():
+        workers = [p for p in psutil.Process().children(recursive=True)
+                   if any("spawn_main" in part for part in p.cmdline())]
+        if workers:
+            killed = workers[0].pid
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    thread.join(timeout=300)
+    assert killed is not None, "no pool worker was seen"
+    result = outcome["value"]
+    assert result.retried >= 1 and not result.failed and result.completed == 2, (result, outcome.get("lines"))
+    assert [p.name for p in results_files(out)] == ["seed_0.json", "seed_1.json"]
