@@ -18,15 +18,12 @@ from baselines.algorithms import ALL_ALGORITHMS, PROTOCOLS
 from baselines.core.actor_critic import CRITIC_KINDS
 from baselines.otc.cli import otc_options
 from baselines.presets import PRESETS
+from madatasets.cli import deprecated, store_option
 from madatasets.errors import MadataError
 
 COMMANDS: list[click.Command] = []
 REPORT_FORMATS = ("markdown", "marl-eval", "csv", "latex")
 OWN_BATCH = "each algorithm's own"
-
-
-def deprecated(message: str) -> None:
-    click.echo(f"madata: deprecated: {message}", err=True)
 
 
 def seed_list(seed: int | None, seeds: int | None, first_seed: int | None) -> list[int]:
@@ -86,8 +83,7 @@ def update_budget(updates: int | None, steps: int | None) -> int:
 @click.option("--profile", is_flag=True,
               help="Print the time split: data loading / model pre-training / updates / evaluation.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help="Store directory (default: $MADATA_HOME or ./madata-store).")
+@store_option
 @otc_options
 def bench(algorithm: str, dataset_ids: tuple[str, ...], suite_name: str | None, seed: int | None,
           seeds: int | None, first_seed: int | None, updates: int | None, steps: int | None,
@@ -327,3 +323,25 @@ def sweep(spec_path: str, executor: str, address: str | None, workers: int, retr
 
 
 COMMANDS.extend([bench, evaluate, report, suites, sweep])
+
+
+@click.command()
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--out", "results_dir", type=click.Path(file_okay=False), default="demo-results", show_default=True,
+              help="Where the demo's training results go.")
+@click.option("--no-train", is_flag=True, help="Only collect, verify and summarize the datasets.")
+@store_option
+def demo(seed: int, results_dir: str, no_train: bool, store_path: str | None) -> None:
+    """Run the main job end to end on the default store (what `make demo` runs)."""
+    from baselines.demo import run_demo
+    run_demo(store_path, seed=seed, results_dir=results_dir, train=not no_train)
+
+
+@click.command(name="matrix-game")
+def matrix_game() -> None:
+    """Print the MABCQ matrix-game tables (the paper's Tables 2-4) computed exactly."""
+    from baselines.matrix_game import format_tables
+    click.echo(format_tables())
+
+
+COMMANDS.extend([demo, matrix_game])

@@ -153,7 +153,7 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         "torch_version": _version("torch"),
         "machine": platform.machine(), "algorithm": config.algorithm, "config": config.to_dict(),
         "seed": config.seed, "training_steps": config.steps, "train_wall_seconds": round(train_seconds, 1),
-        "command": command or f"madata train-behavior {config.scenario} --steps {config.steps} --seed {config.seed}",
+        "command": command or f"madata train-behavior {config.scenario} --env-steps {config.steps} --seed {config.seed}",
         "input": "state", "joint_action_size": int(sum(spec.act_sizes)),
         "random_reference": random_reference,
         "checkpoints": [{"step": c.step, "eval_mean": c.eval_mean, "eval_std": c.eval_std,

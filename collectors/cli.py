@@ -11,10 +11,48 @@ from pathlib import Path
 import click
 
 from collectors.smax_yardsticks import smax_yardstick_command
+from madatasets.cli import deprecated, store_option
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, scenario_names
+from madatasets.store import MAX_VERSION, QUALITIES, Store
 
 COMMANDS: list[click.Command] = []
+
+
+@click.command()
+@click.argument("scenario", type=click.Choice(scenario_names()))
+@click.option("--quality", type=click.Choice(QUALITIES), default="random", show_default=True,
+              help="Quality tier to collect.")
+@click.option("--env-steps", "env_steps", type=click.IntRange(min=1), default=None,
+              help="Environment steps to collect.  [default: 1000000]")
+@click.option("--steps", "old_steps", type=click.IntRange(min=1), default=None, hidden=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel rollout processes (the data does not depend on it).")
+@click.option("--version", "dataset_version", type=click.IntRange(min=0, max=MAX_VERSION), default=None,
+              help="Dataset version N in <scenario>/<quality>-vN (default: the zoo version, see docs/zoo.md).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing dataset with the same id.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@store_option
+def collect(scenario: str, quality: str, env_steps: int | None, old_steps: int | None, seed: int, workers: int,
+            dataset_version: int | None, overwrite: bool, quiet: bool, store_path: str | None) -> None:
+    """Collect a dataset of SCENARIO at a quality tier into the store."""
+    from collectors.collect import collect as run_collect, zoo_version_of
+    if old_steps is not None:
+        if env_steps is not None:
+            raise MadataError("give --env-steps only (--steps is its deprecated name)")
+        deprecated("collect --steps is now --env-steps (environment steps); --steps goes in the next release")
+        env_steps = old_steps
+    env_steps = 1_000_000 if env_steps is None else env_steps
+    dataset_version = zoo_version_of(None) if dataset_version is None else dataset_version
+    path = run_collect(scenario, quality, steps=env_steps, seed=seed, workers=workers, store=store_path,
+                       overwrite=overwrite, version=dataset_version, progress=not quiet)
+    card = Store(store_path).card(f"{scenario}/{quality}-v{dataset_version}")
+    click.echo(f"wrote {card['id']}: {card['total_steps']} steps, {card['total_episodes']} episodes, "
+               f"mean return {card['returns']['mean']:.3f} -> {path}")
+
+
+COMMANDS.append(collect)
 
 zoo_option = click.option("--zoo", "zoo_dir", type=click.Path(file_okay=False), default=None,
                           help="Zoo directory (default: the zoo shipped in the collectors package).")
@@ -163,8 +201,7 @@ COMMANDS += [reference, reference_expert, zoo_command]
                 type=click.Choice(scenario_names() + ["all"]))
 @click.option("--version", "dataset_version", type=click.IntRange(min=0), default=None,
               help="Dataset version (default: the zoo version).")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-              help="Store directory (default: $MADATA_HOME or ./madata-store).")
+@store_option
 @click.option("--markdown", is_flag=True, help="A markdown table (docs/datasets.md).")
 def tiers_command(scenarios: tuple[str, ...], dataset_version: int | None, store_path: str | None,
                   markdown: bool) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 from collectors.references import measure_reference, save_reference  # noqa: F401 (re-exported)
 from collectors.rollout import BehaviorPolicy, UniformRandomPolicy, assemble, rollout
 from collectors.streaming import EpisodeSink
+from collectors.tiers import TIER_COLLECTORS as ZOO_TIERS, zoo_policy
 from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
 from madatasets.resources import check_collection_fits
@@ -21,12 +22,14 @@ DEFAULT_STEPS = 1_000_000
 # quality -> factory(spec, seed) of its behaviour policy (every agent acts it).
 TIER_POLICIES: dict[str, Callable[[ScenarioSpec, int], BehaviorPolicy]] = {
     "random": lambda spec, seed: UniformRandomPolicy(spec.act_mask, spec.episode_limit),
+    "medium": lambda spec, seed: zoo_policy(spec, "medium"),
+    "expert": lambda spec, seed: zoo_policy(spec, "expert"),
 }
-# quality -> prepare(spec, seed, zoo_dir) -> run(steps, workers, progress, description) -> TierData.
-# Tiers built from the behaviour-policy zoo (collectors/tiers.py) register here; they
-# take precedence over TIER_POLICIES. `prepare` loads and checks what the tier needs, so
-# a missing zoo policy fails before any lock is taken or any step is collected.
-TIER_COLLECTORS: dict[str, Callable[..., Callable[[int, int, bool, str], Any]]] = {}
+# The zoo tiers (collectors/tiers.py: quality -> prepare(spec, seed, zoo_dir) -> run(steps,
+# workers, progress, description) -> TierData) take precedence over TIER_POLICIES. `prepare`
+# loads and checks what the tier needs, so a missing zoo policy fails before any lock is
+# taken or any step is collected.
+TIER_COLLECTORS = ZOO_TIERS
 
 
 def available_qualities() -> list[str]:
@@ -57,6 +60,9 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
         # SMAX: one vectorized process (`workers` does not apply), the discrete schema.
         from collectors.smax_collect import collect_smax
         return collect_smax(spec, quality, steps, seed, store, overwrite, version, progress)
+    if zoo is None and version is not None and quality in TIER_COLLECTORS:
+        from collectors.zoo_index import zoo_dir_for_version
+        zoo = zoo_dir_for_version(version)   # an older -vN is made with the zoo of version N
     zoo_version = zoo_version_of(zoo)
     if version is None:
         version = zoo_version
@@ -66,7 +72,7 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
     if quality not in TIER_POLICIES and quality not in TIER_COLLECTORS:
         raise MadataError(f"unknown or unavailable quality {quality!r}; valid: {', '.join(available_qualities())}")
     if steps < 1:
-        raise MadataError(f"--steps must be a positive number of environment steps, got {steps}")
+        raise MadataError(f"--env-steps must be a positive number of environment steps, got {steps}")
     if workers < 1:
         raise MadataError(f"--workers must be at least 1, got {workers}")
     # Single-policy tiers stream to the store; the zoo tiers assemble in memory.
@@ -143,9 +149,3 @@ def measure_expert_reference(scenario: str, episodes: int = 100, seed: int = 1_0
                              progress: bool = True, zoo: str | Path | None = None) -> dict[str, Any]:
     """Mean return of the zoo expert, deterministic (no action noise), over `episodes` whole episodes."""
     return measure_reference(scenario, "expert", episodes, seed, workers, progress, zoo)
-
-
-# The zoo-driven tiers register themselves into TIER_COLLECTORS / TIER_POLICIES.
-from collectors import tiers as _tiers  # noqa: E402
-
-_tiers.register()

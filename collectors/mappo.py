@@ -87,18 +87,22 @@ class PPOTrainer:
     (state, reward, terminated, truncated)` are supplied by the caller (JointEnv copies).
     """
 
-    def __init__(self, state_dim: int, layout: tuple[list[list[int]], list[int]], horizon: int, seed: int,
-                 params: PPOHyperparameters):
-        self.params, self.state_dim, self.horizon = params, state_dim, horizon
+    def __init__(self, state_dim: int, action_dim: int, layout: tuple[list[list[int]], list[int]] | None,
+                 horizon: int, seed: int, params: PPOHyperparameters):
+        self.params, self.state_dim, self.action_dim, self.horizon = params, state_dim, action_dim, horizon
         generator = torch.Generator().manual_seed(seed)
-        self.actor = SharedActor(state_dim, *layout, params.hidden, generator)
-        self.action_dim = int(sum(layout[1]))
-        # One log-std per action dimension of the shared output, as each agent's columns use it.
-        self.log_std = nn.Parameter(torch.full((self.actor.act_max,), params.log_std_init))
-        self.std_index = self.actor.columns % self.actor.act_max
+        if layout is not None:
+            # One log-std per action dimension of the shared output, as each agent's columns use it.
+            self.actor: nn.Module = SharedActor(state_dim, *layout, params.hidden, generator)
+            mean_layers, n_std, self.std_index = self.actor.mlp, self.actor.act_max, self.actor.columns % self.actor.act_max
+        else:
+            # A joint actor on the whole state (PPO on the scenario's joint view, e.g. Swimmer).
+            self.actor = Actor([state_dim, *params.hidden, action_dim], generator)
+            mean_layers, n_std, self.std_index = self.actor, action_dim, torch.arange(action_dim)
+        self.log_std = nn.Parameter(torch.full((n_std,), params.log_std_init))
         with torch.no_grad():   # near-zero initial means, as MAPPO's 0.01-gain output layer
-            self.actor.mlp.weights[-1].mul_(0.01)
-            self.actor.mlp.biases[-1].mul_(0.01)
+            mean_layers.weights[-1].mul_(0.01)
+            mean_layers.biases[-1].mul_(0.01)
         # The value network: Actor's layers, read by `value` with a linear head (Actor's forward ends in tanh).
         self.critic = Actor([state_dim, *params.hidden, 1], generator)
         self.optimizer = torch.optim.Adam([*self.actor.parameters(), self.log_std, *self.critic.parameters()],
@@ -146,7 +150,8 @@ class PPOTrainer:
                 for copy in range(p.n_envs):
                     next_state, reward, terminated, truncated = env_step(copy, sampled[copy])
                     if terminated or truncated != (t == h - 1):
-                        raise MadataError(f"MAPPO needs fixed {h}-step episodes without termination")
+                        raise MadataError(f"this PPO learner needs fixed {h}-step episodes without termination; "
+                                          f"an episode ended at step {t + 1}")
                     block[copy, t + 1] = next_state
                     rewards[rows.start + copy, t] = reward
             self.state.step += p.n_envs * h

@@ -85,7 +85,7 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
         raise MadataError(f"quality {quality!r} is not available for {spec.name} yet; valid: "
                           f"{', '.join(SMAX_QUALITIES)}")
     if steps < 1:
-        raise MadataError(f"--steps must be a positive number of environment steps, got {steps}")
+        raise MadataError(f"--env-steps must be a positive number of environment steps, got {steps}")
     version = 0 if version is None else version
     store = store if isinstance(store, Store) else Store(store, create=True)
     if not store.exists:

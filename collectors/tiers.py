@@ -97,7 +97,7 @@ def split_steps(steps: int, fractions: list[float]) -> list[int]:
     if min(counts) < 1:
         smallest = next(n for n in range(steps + 1, 10 * len(fractions) * int(1 / min(fractions)) + 2)
                         if min(_split(n, fractions)) >= 1)
-        raise MadataError(f"--steps {steps} is too small to split into parts of "
+        raise MadataError(f"--env-steps {steps} is too small to split into parts of "
                           f"{', '.join(f'{f:.0%}' for f in fractions)}; use at least {smallest}")
     return counts
 
@@ -261,10 +261,3 @@ def zoo_policy(spec: ScenarioSpec, role: str, sigma: float = NOISE_SIGMA, zoo: P
     """A zoo checkpoint as a plain BehaviorPolicy (all agents act it), e.g. for evaluation."""
     actor, info = load_zoo_actor(spec.name, role, zoo)
     return ActorPolicy(spec.name, actor, sigma, info["id"], _zoo_policy_record(role, info, sigma)["description"])
-
-
-def register() -> None:
-    from collectors import collect
-    collect.TIER_COLLECTORS.update(TIER_COLLECTORS)
-    for role in ("medium", "expert"):
-        collect.TIER_POLICIES.setdefault(role, lambda spec, seed, role=role: zoo_policy(spec, role))

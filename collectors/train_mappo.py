@@ -1,4 +1,7 @@
-"""Run MAPPO (`collectors/mappo.py`) on an MPE scenario, resumably, like `run_td3`.
+"""Run MAPPO (`collectors/mappo.py`) on a fixed-horizon scenario, resumably, like `run_td3`.
+
+MPE trains the parameter-shared actor (`actor="shared"`); Swimmer, whose episodes
+never terminate either, the joint actor (PPO on the joint view).
 
 The run folder (default `.madata-runs/<scenario>-seed<S>`) holds the trainer's whole
 state between rollouts; `--resume` continues it bit for bit and may raise the budget.
@@ -44,7 +47,8 @@ def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = 
     params, horizon = mappo_hyperparameters(config)
     envs = [JointEnv(config.scenario, config.seed, 0, record=record, reward_shaping=config.reward_shaping)
             for _ in range(params.n_envs)]
-    trainer = PPOTrainer(envs[0].observation_space.shape[0], shared_actor_layout(config.scenario), horizon,
+    layout = shared_actor_layout(config.scenario) if config.actor == "shared" else None
+    trainer = PPOTrainer(envs[0].observation_space.shape[0], envs[0].action_space.shape[0], layout, horizon,
                          config.seed, params)
     meta = {"config": config.to_dict()}
     if run_dir is not None:

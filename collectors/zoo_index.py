@@ -46,6 +46,20 @@ def update_zoo_index(zoo_dir: Path, scenario: str, entry: dict[str, Any]) -> Non
     os.replace(staging, zoo_dir / ZOO_INDEX)
 
 
+def zoo_dir_for_version(version: int) -> Path:
+    """The shipped zoo that makes `-v<version>` datasets: the current one (`collectors/zoo`)
+    or an earlier one kept beside it (`collectors/zoo-v<N>`), so old datasets stay reproducible."""
+    if read_zoo_index(ZOO_DIR)["zoo_version"] == version:
+        return ZOO_DIR
+    archived = ZOO_DIR.with_name(f"zoo-v{version}")
+    if (archived / ZOO_INDEX).exists() and read_zoo_index(archived)["zoo_version"] == version:
+        return archived
+    shipped = sorted({read_zoo_index(ZOO_DIR)["zoo_version"]} | {
+        read_zoo_index(path)["zoo_version"] for path in ZOO_DIR.parent.glob("zoo-v*") if (path / ZOO_INDEX).exists()})
+    raise MadataError(f"no shipped zoo of version {version}; shipped zoo versions: "
+                      f"{', '.join(str(v) for v in shipped)}")
+
+
 def zoo_entry(scenario: str, zoo_dir: Path | None = None) -> dict[str, Any]:
     """The zoo's record of `scenario`; MadataError if it has no trained policy."""
     spec = get_spec(scenario)

@@ -13,26 +13,34 @@ import numpy as np
 
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, scenario_names
-from madatasets.store import MAX_VERSION, QUALITIES, Store
+from madatasets.store import Store
+
+
+COMMAND_ENTRY_POINTS = "madata.commands"
+
+
+def deprecated(message: str) -> None:
+    """A flag of the previous release still works for one more, with this line on stderr."""
+    click.echo(f"madata: deprecated: {message}", err=True)
 
 
 class MadataGroup(click.Group):
     """Prints user errors (bad flags, unknown names, bad stores) as one line, exit code 2.
 
-    Commands contributed by the other packages (their `cli.COMMANDS`) are imported
-    only when one of them is invoked or help lists them: they pull in torch, which
-    would otherwise slow every `madata` call by seconds.
+    The packages above madatasets (collectors, baselines) register their commands
+    through the `madata.commands` entry-point group (setup.cfg), so this package
+    names none of them. They are imported only when one of them is invoked or help
+    lists them: they pull in torch, which would otherwise slow every call by seconds.
     """
 
-    package_modules = ("collectors.cli", "baselines.cli", "leaderboard.cli")
     _packages_loaded = False
 
     def _load_package_commands(self) -> None:
         if self._packages_loaded:
             return
-        import importlib
-        for module_name in self.package_modules:
-            for command in importlib.import_module(module_name).COMMANDS:
+        from importlib.metadata import entry_points
+        for point in sorted(entry_points(group=COMMAND_ENTRY_POINTS), key=lambda point: point.name):
+            for command in point.load():
                 self.add_command(command)
         self._packages_loaded = True
 
@@ -122,32 +130,6 @@ def envs(as_json: bool) -> None:
                    f"{refs.get('random', float('nan')):>9.2f} {refs.get('expert', float('nan')):>9.2f}")
     if any(spec.get("action_kind") == "discrete" for spec in specs):
         click.echo("(d): discrete actions with legal-action masks (docs/smax.md)")
-
-
-@cli.command()
-@click.argument("scenario", type=click.Choice(scenario_names()))
-@click.option("--quality", type=click.Choice(QUALITIES), default="random", show_default=True,
-              help="Quality tier to collect.")
-@click.option("--steps", type=click.IntRange(min=1), default=1_000_000, show_default=True,
-              help="Environment steps to collect.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Parallel rollout processes (the data does not depend on it).")
-@click.option("--version", "dataset_version", type=click.IntRange(min=0, max=MAX_VERSION), default=None,
-              help="Dataset version N in <scenario>/<quality>-vN (default: the zoo version, see docs/zoo.md).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing dataset with the same id.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@store_option
-def collect(scenario: str, quality: str, steps: int, seed: int, workers: int, dataset_version: int | None,
-            overwrite: bool, quiet: bool, store_path: str | None) -> None:
-    """Collect a dataset of SCENARIO at a quality tier into the store."""
-    from collectors.collect import collect as run_collect, zoo_version_of
-    dataset_version = zoo_version_of(None) if dataset_version is None else dataset_version
-    path = run_collect(scenario, quality, steps=steps, seed=seed, workers=workers, store=store_path,
-                       overwrite=overwrite, version=dataset_version, progress=not quiet)
-    card = Store(store_path).card(f"{scenario}/{quality}-v{dataset_version}")
-    click.echo(f"wrote {card['id']}: {card['total_steps']} steps, {card['total_episodes']} episodes, "
-               f"mean return {card['returns']['mean']:.3f} -> {path}")
 
 
 @cli.command(name="list")
@@ -303,25 +285,6 @@ def export(dataset_id: str, export_format: str, out: str | None, agents: tuple[i
             raise MadataError(f"--agent {agent} out of range; {dataset_id} has agents 0..{dataset.n_agents - 1}")
     for agent in agents or range(dataset.n_agents):
         click.echo(f"wrote Minari dataset {export_minari(dataset, agent, observation, minari_root, overwrite)}")
-
-
-@cli.command()
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--out", "results_dir", type=click.Path(file_okay=False), default="demo-results", show_default=True,
-              help="Where the demo's training results go.")
-@click.option("--no-train", is_flag=True, help="Only collect, verify and summarize the datasets.")
-@store_option
-def demo(seed: int, results_dir: str, no_train: bool, store_path: str | None) -> None:
-    """Run the main job end to end on the default store (what `make demo` runs)."""
-    from madatasets.demo import run_demo
-    run_demo(store_path, seed=seed, results_dir=results_dir, train=not no_train)
-
-
-@cli.command(name="matrix-game")
-def matrix_game() -> None:
-    """Print the MABCQ matrix-game tables (the paper's Tables 2-4) computed exactly."""
-    from baselines.matrix_game import format_tables
-    click.echo(format_tables())
 
 
 def main() -> None:

@@ -15,12 +15,13 @@ A `mixed` dataset has one such set per agent (layout "per-agent", keys
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from madatasets.episode import DatasetCard, Episode
 from madatasets.errors import MadataError
-from madatasets.scenarios import ScenarioSpec, episode_return, get_spec
+from madatasets.scenarios import ScenarioEnv, ScenarioSpec, episode_return, get_spec, make
 from madatasets.store import Store
 
 JOINT_ARRAYS = ("observations", "actions", "rewards", "terminations", "truncations", "states",
@@ -72,11 +73,12 @@ class Dataset:
     def __init__(self, dataset_id: str, card: dict[str, Any], arrays: dict[str, np.ndarray],
                  verified_checksums: dict[str, str] | None = None):
         self.id = dataset_id
-        self.card = card
+        self.card = card if isinstance(card, DatasetCard) else DatasetCard.from_dict(card)
         self.arrays = arrays
         self.verified_checksums = verified_checksums
-        self.spec: ScenarioSpec = get_spec(card["scenario"])
-        self.layout: str = card["layout"]
+        self.spec: ScenarioSpec = get_spec(self.card.scenario)
+        self.layout: str = self.card.layout
+        self._transitions: dict[str, np.ndarray] | None = None
 
     # -- joint layout ---------------------------------------------------------
     def _joint(self, name: str) -> np.ndarray:
@@ -111,30 +113,64 @@ class Dataset:
         return f"Dataset({self.id!r}, steps={self.total_steps}, episodes={self.card['total_episodes']})"
 
     def transitions(self) -> dict[str, np.ndarray]:
-        """Per-agent transition arrays, time-major: (T, N, ...) and states (T, S).
+        """Per-agent transition arrays, time-major: (T, N, ...) and states (T, S); computed once.
 
         `dones` are terminations only: a truncated episode's last state is not
         terminal, so value targets must still bootstrap from it.
         """
-        ends = self.episode_ends
-        return {
-            "observations": self.observations,
-            "actions": self.actions,
-            "rewards": self.rewards,
-            "next_observations": next_rows(self.observations, self.final_observations, ends),
-            "dones": self.terminations,
-            "truncations": self.truncations,
-            "states": self.states,
-            "next_states": next_rows(self.states, self.final_states, ends),
-        }
+        if self._transitions is None:
+            ends = self.episode_ends
+            self._transitions = {
+                "observations": self.observations,
+                "actions": self.actions,
+                "rewards": self.rewards,
+                "next_observations": next_rows(self.observations, self.final_observations, ends),
+                "dones": self.terminations,
+                "truncations": self.truncations,
+                "states": self.states,
+                "next_states": next_rows(self.states, self.final_states, ends),
+            }
+        return self._transitions
 
-    def episodes(self) -> Iterator[dict[str, np.ndarray]]:
-        """One dict per episode with its slice of every array and its next observations."""
-        starts = np.concatenate([[0], self.episode_ends[:-1]])
-        transitions = self.transitions()
-        for start, end in zip(starts, self.episode_ends):
-            yield {name: array[start:end] for name, array in transitions.items()} | {
-                "behavior_ids": self.behavior_ids[start:end]}
+    @property
+    def total_episodes(self) -> int:
+        return int(self.card.total_episodes)
+
+    def episode(self, index: int) -> Episode:
+        """Episode `index` (0-based, in collection order)."""
+        ends = self.episode_ends
+        if not 0 <= index < len(ends):
+            raise MadataError(f"episode {index} out of range; {self.id} has episodes 0..{len(ends) - 1}")
+        start, end = (int(ends[index - 1]) if index else 0), int(ends[index])
+        t = self.transitions()
+        return Episode(index=index, observations=t["observations"][start:end], actions=t["actions"][start:end],
+                       rewards=t["rewards"][start:end], next_observations=t["next_observations"][start:end],
+                       terminations=t["dones"][start:end], truncations=t["truncations"][start:end],
+                       states=t["states"][start:end], next_states=t["next_states"][start:end],
+                       behavior_ids=self.behavior_ids[start:end])
+
+    def episodes(self) -> Iterator[Episode]:
+        """Every episode in collection order."""
+        for index in range(len(self.episode_ends)):
+            yield self.episode(index)
+
+    def sample_episodes(self, n: int, generator: np.random.Generator) -> list[Episode]:
+        """`n` distinct episodes drawn uniformly with `generator` (seed it for the same draw)."""
+        total = len(self.episode_ends)
+        if not 0 <= n <= total:
+            raise MadataError(f"cannot sample {n} episodes; {self.id} has {total}")
+        return [self.episode(int(i)) for i in generator.choice(total, size=n, replace=False)]
+
+    def filter_episodes(self, keep: Callable[[Episode], bool]) -> list[Episode]:
+        """The episodes for which `keep(episode)` is true, in collection order."""
+        return [episode for episode in self.episodes() if keep(episode)]
+
+    def make_env(self) -> ScenarioEnv:
+        """The scenario this dataset was collected on, at the card's scenario version."""
+        if self.spec.version != self.card.scenario_version:
+            raise MadataError(f"{self.id} was collected on {self.card.scenario} version {self.card.scenario_version}; "
+                              f"this madata registers version {self.spec.version}")
+        return make(self.card.scenario)
 
     def episode_returns(self) -> np.ndarray:
         if self.layout != "joint":

@@ -54,7 +54,7 @@ def export_hdf5(dataset: Dataset, path: str | os.PathLike, overwrite: bool = Fal
     partial = path.with_name(path.name + ".partial")
     try:
         with h5py.File(partial, "w") as handle:
-            handle.attrs["card"] = json.dumps(dataset.card)
+            handle.attrs["card"] = json.dumps(dataset.card.to_dict())
             handle.attrs["format"] = "madata-hdf5-1"
             for name, array in dataset.arrays.items():
                 handle.create_dataset(name, data=array, compression="gzip", compression_opts=4,

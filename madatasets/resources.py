@@ -42,7 +42,7 @@ def available_memory() -> int | None:
     return None
 
 
-def check_collection_fits(spec: ScenarioSpec, total_steps: int, store_root: Path, flag: str = "--steps",
+def check_collection_fits(spec: ScenarioSpec, total_steps: int, store_root: Path, flag: str = "--env-steps",
                           memory: bool = True) -> None:
     """Raise a one-line MadataError when `total_steps` cannot fit on disk (or, with
     `memory`, for a collection assembled in memory, in memory)."""

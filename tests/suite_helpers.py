@@ -29,3 +29,17 @@ def tiny_suite(folder: Path, store: str | None = None, name: str = "tiny", seeds
         "baselines": ["bc"], "datasets": datasets,
         "paper": {"metric": "normalized", "scores": {"itd3": {"mpe-spread-3/random": [12.5, 1.5]}}}}))
     return path
+
+
+def madata_cli():
+    """`madata` with every package's commands. The leaderboard registers through its `madata.commands`
+    entry point (setup.cfg); an environment installed before that entry point existed lacks it until
+    `pip install -e .` (which `make test` runs when setup.cfg changes), so it is added here the way the
+    entry point adds it."""
+    from leaderboard.cli import COMMANDS
+    from madatasets.cli import cli
+    for command in COMMANDS:
+        if cli.get_command(None, command.name) is None:
+            cli.add_command(command)
+    return cli
+

@@ -13,14 +13,14 @@ def madata(*args, cwd=None):
 
 
 def test_collect_list_info_verify_stats(store_path, tmp_path):
-    result = madata("collect", "mpe-spread-3", "--steps", "200", "--quiet", "--store", str(store_path))
+    result = madata("collect", "mpe-spread-3", "--env-steps", "200", "--quiet", "--store", str(store_path))
     assert result.returncode == 0, result.stderr
     assert "wrote mpe-spread-3/random-v0: 200 steps" in result.stdout
     listing = madata("list", "--store", str(store_path))
     assert "mpe-spread-3/random-v0" in listing.stdout
     table = madata("list", "--markdown", "--store", str(store_path)).stdout.splitlines()
     assert table[0].startswith("| dataset | steps") and table[2].startswith("| mpe-spread-3/random-v0 | 200 | 8 (8) |")
-    assert "collect mpe-spread-3 --steps 200" in table[2]
+    assert "collect mpe-spread-3 --env-steps 200" in table[2]
     card = json.loads(madata("info", "mpe-spread-3/random-v0", "--json", "--store", str(store_path)).stdout)
     assert card["total_steps"] == 200
     assert "ok mpe-spread-3/random-v0" in madata("verify", "mpe-spread-3/random-v0", "--store", str(store_path)).stdout
@@ -33,7 +33,8 @@ def test_collect_list_info_verify_stats(store_path, tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["collect", "mpe-nope"], "mpe-spread-3"),
     (["collect", "mpe-spread-3", "--quality", "awesome"], "medium-replay"),
-    (["collect", "mpe-spread-3", "--steps", "-5"], "--steps"),
+    (["collect", "mpe-spread-3", "--env-steps", "-5"], "--env-steps"),
+    (["collect", "mpe-spread-3", "--env-steps", "5", "--steps", "5"], "--env-steps only"),
     (["collect", "mpe-spread-3", "--workers", "0"], "--workers"),
     (["info", "mpe-spread-3/random-v9"], "not found"),
     (["info", "spread"], "expected <scenario>/<quality>-v<N>"),
@@ -43,7 +44,7 @@ def test_collect_list_info_verify_stats(store_path, tmp_path):
     (["export", "mpe-spread-3/random-v0", "--format", "minari", "--agent", "7"], "out of range"),
 ])
 def test_bad_input_is_one_line_exit_2(args, expected, store_path):
-    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
     result = madata(*args, "--store", str(store_path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -83,7 +84,7 @@ def _damage_group_metadata(store_path) -> None:
     (["info", "mpe-spread-3/random-v\uff10"], "invalid dataset id"),          # a full-width digit
     (["info", "mpe-spread-3/random-v" + "9" * 300], "invalid dataset id"),
     (["collect", "mpe-spread-3", "--version", "9" * 300], "--version"),
-    (["collect", "mpe-spread-3", "--steps", "10", "--store", "{file}/store"], "not a directory"),
+    (["collect", "mpe-spread-3", "--env-steps", "10", "--store", "{file}/store"], "not a directory"),
     (["bench", "bc", "--dataset", "mpe-spread-3/random-v0", "--updates", "1", "--out", "{file}/out"], "{file}"),
     (["export", "mpe-spread-3/random-v0", "--format", "hdf5", "--out", "/nonexistent/x.h5"], "/nonexistent"),
     (["stats", "mpe-spread-3/random-v0", "--plot", "/nonexistent/x.png"], "does not exist"),
@@ -93,7 +94,7 @@ def _damage_group_metadata(store_path) -> None:
     (["gc", "--store", "/nonexistent-typo"], "no madata store"),
 ])
 def test_more_bad_input_is_one_line_exit_2(args, expected, store_path, tmp_path):
-    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
     (tmp_path / "file").write_text("x")
     (tmp_path / "results").mkdir()
     (tmp_path / "badutf8").mkdir()
@@ -116,7 +117,7 @@ def test_more_bad_input_is_one_line_exit_2(args, expected, store_path, tmp_path)
 @pytest.mark.parametrize("command", [["list"], ["verify", "mpe-spread-3/random-v0"],
                                      ["stats", "mpe-spread-3/random-v0"], ["info", "mpe-spread-3/random-v0"]])
 def test_a_damaged_dataset_is_one_line_exit_2(command, store_path):
-    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
     _damage_group_metadata(store_path)
     result = madata(*command, "--store", str(store_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -125,7 +126,7 @@ def test_a_damaged_dataset_is_one_line_exit_2(command, store_path):
 
 
 def test_gc_on_a_clean_store(store_path):
-    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
     result = madata("gc", "--store", str(store_path))
     assert result.returncode == 0 and "removed 0 " in result.stdout
 
@@ -133,7 +134,7 @@ def test_gc_on_a_clean_store(store_path):
 def test_bench_on_a_corrupted_dataset_refuses_and_writes_no_results(store_path, tmp_path):
     import os
     from pathlib import Path
-    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
     group = Path(os.path.realpath(Path(store_path) / "mpe-spread-3" / "random-v0")) / "data.zarr"
     shard = next(p for p in sorted((group / "rewards" / "c").rglob("*")) if p.is_file())
     data = bytearray(shard.read_bytes())
@@ -150,7 +151,7 @@ def test_bench_on_a_corrupted_dataset_refuses_and_writes_no_results(store_path, 
 
 
 def test_a_second_hdf5_export_needs_overwrite(store_path, tmp_path):
-    madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
     target = tmp_path / "x.h5"
     base = ["export", "mpe-spread-3/random-v0", "--format", "hdf5", "--out", str(target), "--store", str(store_path)]
     assert madata(*base).returncode == 0
@@ -173,8 +174,16 @@ def test_os_errors_on_user_paths_are_one_line_naming_the_path(error, store_path,
 
     monkeypatch.setattr(store_module.Store, "lock", failing_lock)
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["collect", "mpe-spread-3", "--steps", "10", "--quiet", "--store", str(store_path)])
+        cli.main(["collect", "mpe-spread-3", "--env-steps", "10", "--quiet", "--store", str(store_path)])
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("madata: error:") and error.filename in lines[0]
     assert error.strerror in lines[0]
+
+
+def test_collect_keeps_the_old_steps_flag_for_one_release(store_path):
+    result = madata("collect", "mpe-spread-3", "--steps", "50", "--quiet", "--store", str(store_path))
+    assert result.returncode == 0, result.stderr
+    assert "deprecated: collect --steps is now --env-steps" in result.stderr
+    assert "50 steps" in result.stdout
+

@@ -56,7 +56,7 @@ def test_transitions_shapes_and_dones(hopper):
     np.testing.assert_array_equal(transitions["dones"], hopper.terminations)
     episodes = list(hopper.episodes())
     assert len(episodes) == len(hopper.episode_ends)
-    assert sum(len(e["actions"]) for e in episodes) == T
+    assert sum(len(e) for e in episodes) == T
 
 
 def test_agent_view_holds_only_its_own_actions(hopper):
@@ -78,7 +78,7 @@ def test_agent_view_holds_only_its_own_actions(hopper):
 
 
 def test_killed_collect_leaves_no_visible_dataset(store_path):
-    command = [sys.executable, "-m", "madatasets.cli", "collect", "halfcheetah-2x3", "--steps", "2000000",
+    command = [sys.executable, "-m", "madatasets.cli", "collect", "halfcheetah-2x3", "--env-steps", "2000000",
                "--quiet", "--store", str(store_path)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -93,3 +93,37 @@ def test_killed_collect_leaves_no_visible_dataset(store_path):
     # The lock died with the process: a new collector can write the id.
     collect("halfcheetah-2x3", "random", steps=100, store=store_path, progress=False)
     assert madatasets.list_datasets(store_path) == ["halfcheetah-2x3/random-v0"]
+
+
+def test_typed_card_and_episodes(hopper):
+    from madatasets.episode import DatasetCard, Episode
+    card = hopper.card
+    assert isinstance(card, DatasetCard)
+    assert (card.scenario, card.quality, card.version) == ("hopper-3x1", "random", 0)
+    assert card.total_steps == len(hopper) and card["total_steps"] == len(hopper)   # still the card's mapping
+    assert card.to_dict()["id"] == card.id == "hopper-3x1/random-v0"
+    episodes = list(hopper.episodes())
+    assert all(isinstance(e, Episode) for e in episodes)
+    assert [len(e) for e in episodes] == np.diff(np.concatenate([[0], hopper.episode_ends])).tolist()
+    np.testing.assert_allclose([e.total_return for e in episodes], hopper.episode_returns())
+    # Terminated episodes end in a termination; the next state of the last step is the stored final state.
+    last = episodes[-1]
+    np.testing.assert_array_equal(last.next_states[-1], hopper.final_states[-1])
+    assert hopper.transitions() is hopper.transitions()   # computed once
+
+
+def test_sample_and_filter_episodes(hopper):
+    first = hopper.sample_episodes(5, np.random.default_rng(1))
+    again = hopper.sample_episodes(5, np.random.default_rng(1))
+    assert [e.index for e in first] == [e.index for e in again] and len({e.index for e in first}) == 5
+    long = hopper.filter_episodes(lambda e: len(e) > 20)
+    assert long and all(len(e) > 20 for e in long)
+    assert len(long) == int((np.diff(np.concatenate([[0], hopper.episode_ends])) > 20).sum())
+    with pytest.raises(MadataError, match="cannot sample"):
+        hopper.sample_episodes(10_000, np.random.default_rng(0))
+
+
+def test_make_env_rebuilds_the_scenario(hopper):
+    env = hopper.make_env()
+    observations, _ = env.reset(seed=0)
+    assert set(observations) == set(env.possible_agents) and len(env.possible_agents) == hopper.n_agents

@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from leaderboard.cli import ENTRIES
-from madatasets.cli import cli
 
-from suite_helpers import TINY_DATASETS, tiny_suite
+from suite_helpers import TINY_DATASETS, madata_cli, tiny_suite
+
+cli = madata_cli()
 
 
 def invoke(*arguments: str):
@@ -40,6 +41,13 @@ def world(tmp_path_factory):
                     "--suites", str(suites))
     assert result.exit_code == 0, result.output
     return {"root": root, "store": str(store), "suites": str(suites), "submission": root / "submission"}
+
+
+def test_setup_declares_the_leaderboard_commands():
+    import configparser
+    parser = configparser.ConfigParser()
+    parser.read(Path(__file__).parents[1] / "setup.cfg")
+    assert "leaderboard = leaderboard.cli:COMMANDS" in parser["options.entry_points"]["madata.commands"]
 
 
 def copy(world, tmp_path) -> Path:

@@ -39,7 +39,7 @@ def test_interrupted_and_resumed_mappo_run_gives_the_same_actors_as_a_straight_r
 
 
 def test_mappo_is_refused_off_mpe_and_with_a_rollout_that_cuts_episodes():
-    with pytest.raises(MadataError, match="MPE"):
+    with pytest.raises(MadataError, match="never end early"):
         default_config("hopper-3x1", algorithm="mappo", steps=1_000_000)
     with pytest.raises(MadataError, match="multiple of n_envs"):
         tiny(n_steps=210)
@@ -60,3 +60,16 @@ def test_value_norm_matches_the_batch_statistics():
     norm.update(values[300:])
     assert norm.mean == pytest.approx(values.mean())
     assert norm.std == pytest.approx(values.std())
+
+
+def test_ppo_with_the_joint_actor_trains_swimmer_and_exports_a_state_actor(one_torch_thread):
+    from madatasets.scenarios import get_spec
+    config = default_config("swimmer-2x1", steps=4_000, hidden=(16, 16), n_envs=2, n_steps=2_000, n_epochs=1,
+                            minibatches=2, eval_every=2_000, eval_episodes=1)
+    checkpoints, _, trainer = run_mappo(config, evaluate=True, progress=False)
+    spec = get_spec("swimmer-2x1")
+    assert [c.step for c in checkpoints] == [0, 2_000, 4_000]
+    assert checkpoints[-1].actor.input_size == spec.state_dim
+    assert checkpoints[-1].actor.output_size == sum(spec.act_sizes)
+    assert all(np.isfinite(c.eval_mean) for c in checkpoints)
+    assert checkpoints[-1].actor.checksum != checkpoints[0].actor.checksum

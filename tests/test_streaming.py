@@ -48,7 +48,7 @@ def test_shards_reach_the_disk_while_the_rollout_runs(store_path, monkeypatch):
 
 
 def test_a_budget_too_large_for_the_disk_is_refused_before_rollout(store_path):
-    result = subprocess.run([sys.executable, "-m", "madatasets.cli", "collect", "halfcheetah-2x3", "--steps",
+    result = subprocess.run([sys.executable, "-m", "madatasets.cli", "collect", "halfcheetah-2x3", "--env-steps",
                              str(10**13), "--quiet", "--store", str(store_path)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -134,7 +134,7 @@ def test_mixed_gives_each_agent_its_own_dataset_in_the_mabcq_proportions(tmp_pat
 
 def test_medium_replay_is_the_training_buffer_up_to_medium(tmp_path):
     zoo = tmp_path / "zoo"
-    config = default_config(SCENARIO, steps=600, hidden=(16, 16), learning_starts=100, eval_every=200,
+    config = default_config(SCENARIO, algorithm="td3", steps=600, hidden=(16, 16), learning_starts=100, eval_every=200,
                             eval_episodes=2, final_eval_episodes=2, batch_size=32)
     entry = train_behavior(config, zoo_dir=zoo, progress=False)
     data = collected(tmp_path / "store", "medium-replay", zoo, steps=1_000_000)

@@ -22,7 +22,7 @@ SCENARIO = "mpe-spread-3"
 def tiny_config(**overrides):
     values = dict(steps=600, hidden=(16, 16), learning_starts=100, eval_every=200, eval_episodes=2,
                   final_eval_episodes=3, batch_size=32)
-    return default_config(SCENARIO, **(values | overrides))
+    return default_config(SCENARIO, **({"algorithm": "td3"} | values | overrides))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ SCENARIO = "mpe-spread-3"
 def tiny(**overrides):
     values = dict(steps=600, hidden=(16, 16), learning_starts=100, eval_every=200, eval_episodes=1,
                   batch_size=32, selection_episodes=0)
-    return default_config(SCENARIO, **(values | overrides))
+    return default_config(SCENARIO, algorithm="td3", **(values | overrides))
 
 
 def checksums(checkpoints):
@@ -136,7 +136,7 @@ def test_zoo_tiers_refuse_a_dataset_version_other_than_the_zoo_version(tmp_path,
 def test_shared_actor_exports_to_the_same_joint_function(scenario, one_torch_thread):
     import torch
     from collectors.behavior import MLPActor
-    config = default_config(scenario, steps=300, hidden=(16, 16), learning_starts=100, eval_every=100,
+    config = default_config(scenario, algorithm="td3", steps=300, hidden=(16, 16), learning_starts=100, eval_every=100,
                             batch_size=32, selection_episodes=0, actor="shared")
     checkpoints, env, trainer = run_td3(config, evaluate=False, progress=False)
     states = torch.randn(9, env.observation_space.shape[0])
@@ -157,3 +157,17 @@ def test_shared_actor_is_refused_where_the_state_is_not_the_observations():
     with pytest.raises(MadataError, match="shared actor"):
         run_td3(default_config("hopper-3x1", steps=300, learning_starts=100, eval_every=100, actor="shared"),
                 evaluate=False, progress=False)
+
+
+def test_an_older_dataset_version_is_made_with_the_zoo_of_that_version(tmp_path, monkeypatch):
+    import json
+    from collectors import zoo_index
+    for folder, version in (("zoo", 1), ("zoo-v0", 0)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "index.json").write_text(json.dumps({"format": 1, "zoo_version": version,
+                                                                  "scenarios": {}}))
+    monkeypatch.setattr(zoo_index, "ZOO_DIR", tmp_path / "zoo")
+    assert zoo_index.zoo_dir_for_version(1) == tmp_path / "zoo"
+    assert zoo_index.zoo_dir_for_version(0) == tmp_path / "zoo-v0"
+    with pytest.raises(MadataError, match="shipped zoo versions: 0, 1"):
+        zoo_index.zoo_dir_for_version(7)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from collectors.collect import zoo_version_of
 from madatasets.cards import render_card_markdown
 from madatasets.dataset import load
 from madatasets.errors import MadataError
@@ -41,7 +42,6 @@ def _madata(arguments: list[str]) -> None:
 
 def run_demo(store_path: str | None = None, seed: int = 0, results_dir: str = "demo-results",
              train: bool = True) -> None:
-    from collectors.collect import zoo_version_of
     version = zoo_version_of(None)   # datasets take the shipped zoo's version
     store = Store(store_path, create=True)
     store_arguments = ["--store", str(store.root)]
@@ -52,7 +52,7 @@ def run_demo(store_path: str | None = None, seed: int = 0, results_dir: str = "d
         if store.has(dataset_id):
             click.echo(f"[demo] {dataset_id} already in {store.root}, not collecting again")
             continue
-        _madata(["collect", scenario, "--quality", quality, "--steps", str(steps), "--seed", str(seed),
+        _madata(["collect", scenario, "--quality", quality, "--env-steps", str(steps), "--seed", str(seed),
                  "--quiet", *store_arguments])
     for dataset_id in ids:
         store.verify(dataset_id)
