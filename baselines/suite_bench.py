@@ -70,13 +70,33 @@ def suite_specs(suite: Suite, algorithms: list[str], dataset_ids: list[str], see
     return specs
 
 
+def _download(suite: Suite, dataset_id: str, store: Store, echo: Callable[[str], None]) -> bool:
+    """Fetch the dataset from the configured remotes (docs/hub.md) if one lists it; False: collect it."""
+    from madatasets.hub.config import configured_remotes
+    from madatasets.hub.download import download
+    from madatasets.hub.lookup import find
+    try:
+        remotes = configured_remotes()
+    except MadataError:
+        return False                     # no remote configured: collecting is the only way
+    try:
+        find(dataset_id, None, remotes)
+    except MadataError as error:         # not published (or no remote answers): collect, and say why
+        echo(f"[suite {suite.name}] {dataset_id}: {error}")
+        return False
+    echo(f"[suite {suite.name}] downloading {dataset_id}: madata download {dataset_id}")
+    download(dataset_id, store, remotes, progress=False)
+    return True
+
+
 def ensure_datasets(suite: Suite, dataset_ids: list[str], store_path: str | None,
                     echo: Callable[[str], None]) -> None:
-    """Collect every dataset the store lacks, with the suite's steps and seed (docs/suites.md)."""
+    """Get every dataset the store lacks: downloaded when a configured remote has it, else collected
+    with the suite's steps and seed (docs/suites.md); then check the suite's pinned card checksums."""
     from collectors.collect import collect
     store = Store(store_path, create=True)
     for dataset_id in dataset_ids:
-        if store.has(parse_id(dataset_id)):
+        if store.has(parse_id(dataset_id)) or _download(suite, dataset_id, store, echo):
             continue
         entry, parsed = suite.dataset(dataset_id), parse_id(dataset_id)
         echo(f"[suite {suite.name}] collecting {dataset_id} ({entry.collect_steps:,} steps, seed "

@@ -10,15 +10,14 @@ expert, the zoo version it belongs to. Normalized score = 100 (R - random) /
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from collectors.rollout import UniformRandomPolicy, rollout
-from madatasets.scenarios import REFERENCE_SCORES_PATH, episode_return, get_spec
+from madatasets.scenarios import episode_return, get_spec
+from madatasets.spec import record_reference
 
 REFERENCE_SEED = 1_000_003
 # MPE episodes are 25 steps: 1,000 of them keep the random reference's standard error
@@ -70,12 +69,6 @@ def measure_reference(scenario: str, policy: str, episodes: int | None = None, s
                                          "package_versions": spec.package_versions()} | extra
 
 
-def save_reference(scenario: str, tier: str, entry: dict[str, Any], path: Path = REFERENCE_SCORES_PATH) -> None:
-    """Record `entry` as `tier`'s reference of `scenario` (atomic replace of the JSON file)."""
-    scores = json.loads(path.read_text()) if path.exists() else {}
-    scores.setdefault(scenario, {})[tier] = entry
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
-    staging.write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
-    os.replace(staging, path)
-    from madatasets.scenarios import _load_reference_scores
-    _load_reference_scores.cache_clear()
+def save_reference(scenario: str, tier: str, entry: dict[str, Any], path: Path | None = None) -> None:
+    """Record `entry` as `tier`'s reference of `scenario` (madatasets owns the table)."""
+    record_reference(scenario, tier, entry, path)

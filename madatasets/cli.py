@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from madatasets.errors import MadataError
+from madatasets.hub.cli import COMMANDS as hub_commands
+from madatasets.hub.remote_store import is_url
 from madatasets.scenarios import get_spec, scenario_names
 from madatasets.store import Store
 
@@ -95,7 +96,11 @@ store_option = click.option("--store", "store_path", type=click.Path(file_okay=F
 
 
 def _existing_store(store_path: str | None) -> Store:
-    """The store of a read command: a path that does not exist is a mistake, not an empty store."""
+    """The store of a read command: a path that does not exist is a mistake, not an empty store.
+    An object-store URL (s3://bucket/prefix) is a read-only remote store (docs/hub.md)."""
+    from madatasets.hub.remote_store import RemoteStore, is_url
+    if is_url(store_path):
+        return RemoteStore(store_path)  # type: ignore[return-value]
     store = Store(store_path)
     if not store.exists:
         raise MadataError(f"no madata store at {store.root}; create one with `madata collect` or pass --store")
@@ -136,8 +141,14 @@ def envs(as_json: bool) -> None:
 @store_option
 @click.option("--markdown", is_flag=True,
               help="A markdown table with returns, normalized score, bytes on disk and the command of each dataset.")
-def list_command(store_path: str | None, markdown: bool) -> None:
-    """List the datasets in the store."""
+@click.option("--remote", "remotes", multiple=True, is_flag=False, flag_value="", metavar="[URL]",
+              help="List a remote's datasets instead (repeatable; alone: $MADATA_REMOTE or the config file).")
+def list_command(store_path: str | None, markdown: bool, remotes: tuple[str, ...]) -> None:
+    """List the datasets in the store (or on remotes, with --remote)."""
+    if remotes:
+        from madatasets.hub.cli import list_remote
+        list_remote(remotes, None if is_url(store_path) else store_path)
+        return
     store = _existing_store(store_path)
     ids = store.list()
     damaged: list[str] = []
@@ -160,11 +171,12 @@ def list_command(store_path: str | None, markdown: bool) -> None:
                        f"`{card['command']}` |")
         _report_damaged(damaged)
         return
-    click.echo(f"{'id':<36} {'steps':>9} {'episodes':>8} {'mean return':>12}")
+    width = max([36] + [len(dataset_id) for dataset_id in ids])     # imported/ ids run longer
+    click.echo(f"{'id':<{width}} {'steps':>9} {'episodes':>8} {'mean return':>12}")
     for dataset_id in ids:
         card = _card_or_none(store, dataset_id, damaged)
         if card is not None:
-            click.echo(f"{dataset_id:<36} {card['total_steps']:>9} {card['total_episodes']:>8} "
+            click.echo(f"{dataset_id:<{width}} {card['total_steps']:>9} {card['total_episodes']:>8} "
                        f"{card['returns']['mean']:>12.3f}")
     _report_damaged(damaged)
 
@@ -285,6 +297,10 @@ def export(dataset_id: str, export_format: str, out: str | None, agents: tuple[i
             raise MadataError(f"--agent {agent} out of range; {dataset_id} has agents 0..{dataset.n_agents - 1}")
     for agent in agents or range(dataset.n_agents):
         click.echo(f"wrote Minari dataset {export_minari(dataset, agent, observation, minari_root, overwrite)}")
+
+
+for _command in hub_commands:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -207,7 +207,19 @@ def _episode_returns(arrays: dict[str, np.ndarray], prefix: str) -> np.ndarray:
     return np.array([episode_return(rewards[s:e]) for s, e in zip(starts, ends)])
 
 
-def load(dataset_id: str, store: str | Store | None = None, verify: bool = True) -> Dataset:
+def open_store(store: Any = None) -> Any:
+    """A `Store`, or for an object-store URL (s3://bucket/prefix, https://...) a read-only
+    `RemoteStore` over its index (madatasets/hub/remote_store.py)."""
+    if isinstance(store, Store):
+        return store
+    from madatasets.hub.remote_store import RemoteStore, is_url
+    if isinstance(store, RemoteStore):
+        return store
+    return RemoteStore(store) if is_url(store) else Store(store)
+
+
+def load(dataset_id: str, store: Any = None, verify: bool = True, download: bool = False,
+         remote: str | list[str] | None = None) -> Dataset:
     """Load a dataset whole into memory, e.g. `load("mpe-spread-3/random-v0")`.
 
     The card is checked against its digest and every stored chunk against the
@@ -215,17 +227,26 @@ def load(dataset_id: str, store: str | Store | None = None, verify: bool = True)
     every array's sha256 against the card); a mismatch raises `ChecksumError`
     naming the array.
     `verify=False` skips the checks (missing chunks are still an error).
+
+    `store` may be an object-store URL (`"s3://bucket/prefix"`): read-only, straight from
+    the remote, verified the same way. `download=True` first fetches the id from the
+    remotes (`remote`, else `$MADATA_REMOTE` or the config file) into the local store when
+    it is not there (madatasets/hub, docs/hub.md).
     """
-    store = store if isinstance(store, Store) else Store(store)
-    card, arrays = store.read_arrays(dataset_id, verify=verify)
-    return Dataset(dataset_id, card, arrays, dict(card["checksums"]) if verify else None)
+    opened = open_store(store)
+    if download and isinstance(opened, Store):
+        from madatasets.hub.download import download as fetch
+        from madatasets.store import parse_id
+        if not opened.exists or not opened.has(parse_id(dataset_id)):
+            remotes = [remote] if isinstance(remote, str) else list(remote or [])
+            fetch(dataset_id, opened, remotes, progress=False)
+    card, arrays = opened.read_arrays(dataset_id, verify=verify)
+    return Dataset(card["id"], card, arrays, dict(card["checksums"]) if verify else None)
 
 
-def list_datasets(store: str | Store | None = None) -> list[str]:
-    store = store if isinstance(store, Store) else Store(store)
-    return store.list()
+def list_datasets(store: Any = None) -> list[str]:
+    return open_store(store).list()
 
 
-def card(dataset_id: str, store: str | Store | None = None) -> dict[str, Any]:
-    store = store if isinstance(store, Store) else Store(store)
-    return store.card(dataset_id)
+def card(dataset_id: str, store: Any = None) -> dict[str, Any]:
+    return open_store(store).card(dataset_id)

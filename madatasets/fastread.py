@@ -28,7 +28,7 @@ import math
 import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Callable, Sequence
 
 import numpy as np
@@ -88,6 +88,37 @@ def _map(path: Path) -> memoryview:
         return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
 
 
+class DiskFiles:
+    """Where the reader gets stored bytes: files on disk (the default)."""
+
+    def read(self, path: PurePath) -> memoryview:
+        """The bytes of a stored file; FileNotFoundError when it is not there."""
+        return _map(Path(path))
+
+    def exists(self, path: PurePath) -> bool:
+        return Path(path).exists()
+
+
+class MemoryFiles:
+    """Stored bytes already in memory, keyed by POSIX path (a dataset fetched from an object
+    store, madatasets/hub): the same checks and decoding as for files on disk."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files = files
+
+    def read(self, path: PurePath) -> memoryview:
+        try:
+            return memoryview(self.files[PurePath(path).as_posix()])
+        except KeyError:
+            raise FileNotFoundError(2, "No such file", str(path)) from None
+
+    def exists(self, path: PurePath) -> bool:
+        return PurePath(path).as_posix() in self.files
+
+
+_DISK = DiskFiles()
+
+
 def read_array(path: Path, threads: int | None = None, strict: bool = False) -> np.ndarray | None:
     """The array at `path` (a Zarr v3 array directory), or None if its layout is not ours."""
     return read_arrays([path], threads, strict=strict)[0]
@@ -114,19 +145,22 @@ def read_arrays(paths: Sequence[Path], threads: int | None = None,
 
 def read_verified(paths: Sequence[Path], threads: int | None = None,
                   after_chunk: Sequence[Sequence[AfterChunk]] | None = None, strict: bool = False,
-                  digests: bool = True,
-                  records: Sequence[dict | None] | None = None) -> list[tuple[np.ndarray, str | None] | None]:
+                  digests: bool = True, records: Sequence[dict | None] | None = None,
+                  files: DiskFiles | MemoryFiles | None = None) -> list[tuple[np.ndarray, str | None] | None]:
     """`read_arrays`, plus each array's `array_checksum` computed while it decodes
     (None without `digests`): every block of rows is hashed in row order by whichever
     decoding thread finds it next, so hashing overlaps the decoding of other chunks.
 
     `records[i]`: array i's integrity record (`chunk_record`); its zarr.json and every
-    chunk's stored bytes must match it (a missing chunk is then always an error)."""
+    chunk's stored bytes must match it (a missing chunk is then always an error).
+    `files`: where the stored bytes come from (default: the paths on disk)."""
+    files = files or _DISK
     planned = []
     for i, path in enumerate(paths):
         after = list(after_chunk[i]) if after_chunk else []
         record = records[i] if records else None
-        planned.append(_plan(Path(path), after, strict or record is not None, digests, record))
+        path = Path(path) if isinstance(files, DiskFiles) else PurePath(path)
+        planned.append(_plan(path, after, strict or record is not None, digests, record, files))
     # Largest arrays first, each array's chunks in row order: the stream digest of an array
     # then hashes each chunk as soon as it is decoded instead of waiting for an earlier one.
     jobs = sorted((job for plan in planned if plan is not None for job in plan[1]),
@@ -187,10 +221,10 @@ def _fill(out: np.ndarray, first_row: int, rows: int, fill: object, after: list[
         hook(block, first_row)
 
 
-def _read_meta(path: Path, record: dict | None = None) -> dict:
+def _read_meta(path: Path, record: dict | None = None, files: DiskFiles | MemoryFiles | None = None) -> dict:
     """The array's zarr.json, checked against the integrity record's digest of its bytes."""
     try:
-        raw = (path / "zarr.json").read_bytes()
+        raw = bytes((files or _DISK).read(path / "zarr.json"))
         if record is not None and chunk_digest(raw) != record.get("meta"):
             raise CorruptArray(path, "the array's zarr.json does not match the integrity record (edited or damaged)")
         meta = json.loads(raw.decode())
@@ -203,9 +237,10 @@ def _read_meta(path: Path, record: dict | None = None) -> dict:
     return meta
 
 
-def _shard_index(path: Path, shard_path: Path, chunks_per_shard: int) -> tuple[memoryview, np.ndarray]:
+def _shard_index(path: Path, shard_path: Path, chunks_per_shard: int,
+                 files: DiskFiles | MemoryFiles | None = None) -> tuple[memoryview, np.ndarray]:
     """The shard's bytes and its (offset, nbytes) per chunk, the index CRC checked."""
-    data = _map(shard_path)
+    data = (files or _DISK).read(shard_path)
     index_bytes = chunks_per_shard * 16
     if len(data) < index_bytes + 4:
         raise CorruptArray(path, f"shard file {shard_path.relative_to(path)} is truncated")
@@ -244,11 +279,12 @@ def chunk_record(path: Path) -> dict | None:
 
 
 def _plan(path: Path, after: list[AfterChunk], strict: bool = False, digest: bool = False,
-          record: dict | None = None) -> tuple[np.ndarray, list[tuple], StreamDigest | None] | None:
+          record: dict | None = None,
+          files: DiskFiles | MemoryFiles = _DISK) -> tuple[np.ndarray, list[tuple], StreamDigest | None] | None:
     """The (empty) output array, one decode job per stored chunk and the array's stream
     digest (fed by every block of rows like the other hooks); fills empty chunks directly.
     With `record`, each job carries its chunk's expected digest."""
-    meta = _read_meta(path, record)
+    meta = _read_meta(path, record, files)
     config = _supported(meta)
     if config is None:
         return None
@@ -278,12 +314,12 @@ def _plan(path: Path, after: list[AfterChunk], strict: bool = False, digest: boo
     for shard in range(n_shards):
         shard_path = path / "c" / f"{shard}{key_tail}"
         first = shard * shard_rows
-        if not shard_path.exists():
+        if not files.exists(shard_path):
             if strict:
                 raise CorruptArray(path, f"shard file {shard_path.relative_to(path)} (rows from {first}) is missing")
             _fill(out, first, shard_rows, fill, after)
             continue
-        data, offsets = _shard_index(path, shard_path, chunks_per_shard)
+        data, offsets = _shard_index(path, shard_path, chunks_per_shard, files)
         for chunk, (start, nbytes) in enumerate(offsets):
             first_row = first + chunk * chunk_rows
             if first_row >= shape[0]:

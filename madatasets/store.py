@@ -54,6 +54,12 @@ DEFAULT_ROOT = "madata-store"
 _ID_PATTERN = re.compile(r"(?P<scenario>[a-z0-9][a-z0-9-]{0,63})/(?P<quality>[a-z-]{1,32})-v(?P<version>[0-9]{1,9})",
                          re.ASCII)
 MAX_VERSION = 999_999_999
+# Datasets converted from other projects' releases (madatasets/hub/importers) live under
+# `imported/<name>/<quality>-v<N>`: no registered scenario is named `imported`, so they
+# cannot collide with ours, and their names need not be registered scenarios.
+IMPORTED = "imported"
+_IMPORTED_PATTERN = re.compile(r"imported/(?P<name>[a-z0-9][a-z0-9-]{0,63})/(?P<quality>[a-z-]{1,32})"
+                               r"-v(?P<version>[0-9]{1,9})", re.ASCII)
 _READ_ATTEMPTS = 5
 
 
@@ -76,7 +82,16 @@ class DatasetId:
 
 
 def parse_id(dataset_id: str) -> DatasetId:
-    """Parse '<scenario>/<quality>-v<N>', checking scenario and quality."""
+    """Parse '<scenario>/<quality>-v<N>' (or 'imported/<name>/<quality>-v<N>'), checking
+    scenario and quality."""
+    if isinstance(dataset_id, str) and dataset_id.startswith(IMPORTED + "/") and len(dataset_id) <= 130:
+        imported = _IMPORTED_PATTERN.fullmatch(dataset_id)
+        if imported is None:
+            raise MadataError(f"invalid imported dataset id {dataset_id[:80]!r}; expected "
+                              f"imported/<name>/<quality>-v<N> (lowercase ASCII), e.g. imported/omar-mpe-spread-3-s0/expert-v0")
+        if imported["quality"] not in QUALITIES:
+            raise MadataError(f"unknown quality {imported['quality']!r} in {dataset_id!r}; valid: {', '.join(QUALITIES)}")
+        return DatasetId(f"{IMPORTED}/{imported['name']}", imported["quality"], int(imported["version"]))
     match = _ID_PATTERN.fullmatch(dataset_id) if isinstance(dataset_id, str) and len(dataset_id) <= 120 else None
     if not match:
         shown = dataset_id if not isinstance(dataset_id, str) or len(dataset_id) <= 60 else dataset_id[:60] + "..."
@@ -87,6 +102,16 @@ def parse_id(dataset_id: str) -> DatasetId:
     if quality not in QUALITIES:
         raise MadataError(f"unknown quality {quality!r} in {dataset_id!r}; valid: {', '.join(QUALITIES)}")
     return DatasetId(scenario, quality, int(match["version"]))
+
+
+def _namespaces(root: Path) -> list[str]:
+    """The directories that can hold ids: every registered scenario, then each imported name."""
+    names = list(scenario_names())
+    imported = root / IMPORTED
+    if imported.is_dir():
+        names += [f"{IMPORTED}/{entry.name}" for entry in sorted(imported.iterdir())
+                  if entry.is_dir() and not entry.name.startswith(".")]
+    return names
 
 
 def default_root() -> Path:
@@ -169,6 +194,10 @@ class Store:
     """A dataset store rooted at a directory."""
 
     def __init__(self, root: str | os.PathLike | None = None, create: bool = False):
+        if isinstance(root, str) and "://" in root:
+            # Path() would quietly turn s3://b/p into a local folder named "s3:".
+            raise MadataError(f"{root} is an object-store URL: such stores are read-only (list, info, verify, "
+                              f"stats, export, madatasets.load); use a local store directory here")
         self.root = Path(root) if root is not None else default_root()
         self.layout = Layout(self.root)
         marker = self.root / MARKER
@@ -202,7 +231,7 @@ class Store:
         if not self.exists:
             return []
         ids = []
-        for scenario in scenario_names():
+        for scenario in _namespaces(self.root):
             directory = self.root / scenario
             if not directory.is_dir():
                 continue
@@ -435,7 +464,7 @@ class Store:
         if not self.exists:
             return []
         removed: list[Path] = []
-        for scenario in scenario_names():
+        for scenario in _namespaces(self.root):
             versions = self.root / scenario / VERSIONS
             if not versions.is_dir():
                 continue

@@ -35,9 +35,9 @@ def random_store(tmp_path_factory, scenario: str = "mpe-spread-3", steps: int = 
 @pytest.fixture
 def reference_file(tmp_path, monkeypatch):
     """A private reference_scores.json for the test (the shipped one is never written)."""
-    import madatasets.scenarios as scenarios
+    import madatasets.spec as spec
     path = tmp_path / "reference_scores.json"
-    monkeypatch.setattr(scenarios, "REFERENCE_SCORES_PATH", path)
-    scenarios._load_reference_scores.cache_clear()
+    monkeypatch.setattr(spec, "REFERENCE_SCORES_PATH", path)
+    spec._load_reference_scores.cache_clear()
     yield path
-    scenarios._load_reference_scores.cache_clear()
+    spec._load_reference_scores.cache_clear()

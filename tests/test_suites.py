@@ -51,6 +51,13 @@ def test_unknown_suite_is_one_line():
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.fixture(autouse=True)
+def no_remotes(monkeypatch):
+    """No remote configured unless a test sets one (a developer's config file never leaks in)."""
+    monkeypatch.delenv("MADATA_REMOTE", raising=False)
+    monkeypatch.setenv("MADATA_CONFIG", "/nonexistent/madata-config.json")
+
+
 def test_bench_without_dataset_runs_the_default_suite(tmp_path, monkeypatch):
     import baselines.suites as suites
     store, out = tmp_path / "store", tmp_path / "out"
@@ -102,3 +109,24 @@ def test_data_that_differs_from_the_pinned_checksums_is_refused(tmp_path):
     assert result.exit_code == 2
     assert "differs from the data suite tiny@1 pins" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_suite_dataset_a_remote_has_is_downloaded_not_collected(tmp_path, monkeypatch):
+    from collectors.collect import collect
+    from madatasets.hub.publish import publish
+    from madatasets.store import Store
+    source, remote = tmp_path / "source", tmp_path / "remote"
+    collect("mpe-spread-3", "random", steps=200, store=source, progress=False)
+    publish("mpe-spread-3/random-v0", str(remote), source)
+    monkeypatch.setenv("MADATA_REMOTE", str(remote))
+    suite = tiny_suite(tmp_path / "suites")
+    store = tmp_path / "store"
+    result = CliRunner().invoke(cli, ["bench", "bc", "--suite", str(suite), "--store", str(store), "--out",
+                                      str(tmp_path / "out"), "--quiet", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    assert "downloading mpe-spread-3/random-v0: madata download mpe-spread-3/random-v0" in result.output
+    assert "mpe-spread-3/medium-v0 is not on the remote" in result.output          # the remote lacks it
+    assert "collecting mpe-spread-3/medium-v0 (200 steps, seed 0)" in result.output
+    assert "collecting mpe-spread-3/random-v0" not in result.output
+    assert Store(store).card("mpe-spread-3/random-v0")["checksums"] == \
+        Store(source).card("mpe-spread-3/random-v0")["checksums"]

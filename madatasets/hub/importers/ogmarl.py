@@ -1,0 +1,153 @@
+"""OG-MARL (InstaDeep) datasets: flashbax vaults.
+
+Layout: `<scenario>.vlt/<quality>/` (one vault per quality: Good, Medium, Poor,
+Replay), each with flashbax's `metadata.json` and one TensorStore array per leaf of
+the experience: `observations` (1, T, N, O), `actions` (1, T, N, A), `rewards`,
+`terminals`, `truncations` (1, T, N), `infos.state` (1, T, S) and, for discrete
+scenarios, `infos.legals`. PATH is a quality folder or a folder holding them (the
+`.vlt` folder); each becomes `imported/og-marl-<scenario>/<quality>-v0`, with OG-MARL's
+qualities mapped to madata's (Good -> expert, Medium -> medium, Poor -> random,
+Replay -> medium-replay; the card keeps the original name).
+
+A vault keeps no observation after an episode's last step: the final observation and
+state of each episode are its last ones repeated, which the card says. Continuous
+scenarios only for now (OG-MARL's SMAC vaults need SMAC's shapes, which no madata
+scenario has).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from madatasets.cards import build_card, return_statistics
+from madatasets.errors import MadataError
+from madatasets.scenarios import episode_return, get_spec
+from madatasets.store import Store, parse_id
+
+SOURCE_URL = "https://github.com/instadeepai/og-marl"
+QUALITY_MAP = {"Good": "expert", "Medium": "medium", "Poor": "random", "Replay": "medium-replay"}
+LAYOUT = ("<scenario>.vlt/<Good|Medium|Poor|Replay>/ (flashbax vaults: metadata.json plus one array per leaf: "
+          "observations, actions, rewards, terminals, truncations, infos.state)")
+
+
+def vault_folders(root: Path) -> list[Path]:
+    if (root / "metadata.json").is_file():
+        return [root]
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "metadata.json").is_file())
+
+
+def _read_vault(folder: Path) -> dict[str, np.ndarray]:
+    from flashbax.vault import Vault
+    # flashbax prints "Loading vault found at ..." on stdout: keep the command's output ours.
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            state = Vault(vault_name=folder.parent.name, rel_dir=str(folder.parent.parent),
+                          vault_uid=folder.name).read()
+        except (OSError, ValueError, KeyError, AssertionError, json.JSONDecodeError) as error:
+            raise MadataError(f"{folder}: not a readable flashbax vault ({type(error).__name__}: {error})") from None
+    experience = state.experience
+    flat = {}
+    for key in ("observations", "actions", "rewards", "terminals", "truncations"):
+        if key not in experience:
+            raise MadataError(f"{folder}: the vault has no {key!r}; expected {LAYOUT}")
+        flat[key] = np.asarray(experience[key])
+    infos = experience.get("infos", {})
+    if "state" not in infos:
+        raise MadataError(f"{folder}: the vault has no infos.state; expected {LAYOUT}")
+    flat["state"] = np.asarray(infos["state"])
+    for key, array in flat.items():
+        if array.shape[0] != 1:
+            raise MadataError(f"{folder}: {key} has {array.shape[0]} rows on the batch axis; OG-MARL vaults have 1")
+        flat[key] = array[0]
+    return flat
+
+
+def _tree_digest(folder: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files), "sha256": digest.hexdigest()}
+
+
+def convert(folder: Path, scenario: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    spec = get_spec(scenario)
+    if spec.discrete:
+        raise MadataError(f"--scenario {scenario} is discrete; the OG-MARL importer handles continuous scenarios only")
+    data = _read_vault(folder)
+    obs, actions = data["observations"].astype(np.float32), data["actions"].astype(np.float32)
+    steps = len(obs)
+    want = {"observations": (steps, spec.n_agents, spec.obs_dim), "actions": (steps, spec.n_agents, spec.act_dim),
+            "rewards": (steps, spec.n_agents), "terminals": (steps, spec.n_agents),
+            "truncations": (steps, spec.n_agents), "state": (steps, spec.state_dim)}
+    for key, shape in want.items():
+        if data[key].shape != shape:
+            raise MadataError(f"{folder}: {key} has shape {data[key].shape}, scenario {scenario} expects {shape}")
+    if steps == 0:
+        raise MadataError(f"{folder}: the vault holds no steps")
+    if not np.all(np.isfinite(actions)) or np.abs(actions).max() > 1.0 + 1e-6:
+        raise MadataError(f"{folder}: actions outside [-1, 1]; madata stores actions in [-1, 1]")
+    terminals, truncations = data["terminals"].astype(bool), data["truncations"].astype(bool)
+    ends = (terminals | truncations).any(axis=1)
+    ends[-1] = True
+    end_rows = np.flatnonzero(ends)
+    terminations = np.zeros_like(terminals)
+    cut = np.zeros_like(truncations)
+    terminations[end_rows] = terminals[end_rows].any(axis=1, keepdims=True)
+    cut[end_rows] = ~terminations[end_rows]
+    states = data["state"].astype(np.float32)
+    arrays = {"observations": obs, "actions": actions, "rewards": data["rewards"].astype(np.float32),
+              "terminations": terminations, "truncations": cut, "states": states,
+              "behavior_ids": np.zeros((steps, spec.n_agents), dtype=np.int16),
+              "episode_ends": (end_rows + 1).astype(np.int64),
+              # The vault has no next observation after an episode's last step (module docstring).
+              "final_observations": obs[end_rows], "final_states": states[end_rows]}
+    provenance = {"source": "og-marl", "source_url": SOURCE_URL, "layout": LAYOUT,
+                  "original_quality": folder.name, "vault": f"{folder.parent.name}/{folder.name}",
+                  "original_files": _tree_digest(folder),
+                  "note": ("imported from an OG-MARL flashbax vault; the vault keeps no observation after an "
+                           "episode's last step, so final_observations and final_states repeat the last one")}
+    return arrays, provenance
+
+
+def import_vault(path: Path, store: Store, scenario: str | None, quality: str | None = None,
+                 overwrite: bool = False, provenance: dict[str, Any] | None = None,
+                 ) -> Iterator[tuple[str, dict[str, Any]]]:
+    if scenario is None:
+        raise MadataError("madata import og-marl needs --scenario (the madata scenario with the data's shapes)")
+    spec = get_spec(scenario)
+    folders = vault_folders(path)
+    if not folders:
+        raise MadataError(f"{path}: no flashbax vault (a folder with metadata.json) found; expected {LAYOUT}")
+    planned = []
+    for folder in folders:
+        tier = quality or QUALITY_MAP.get(folder.name)
+        if tier is None:
+            raise MadataError(f"{folder}: unknown OG-MARL quality {folder.name!r} (known: {', '.join(QUALITY_MAP)}); "
+                              f"pass --quality")
+        planned.append((folder, parse_id(f"imported/og-marl-{scenario}/{tier}-v0")))
+    for _, parsed in planned:
+        store.check_writable(parsed, overwrite)
+    for folder, parsed in planned:
+        arrays, source_provenance = convert(folder, scenario)
+        starts = np.r_[0, arrays["episode_ends"][:-1]]
+        returns = return_statistics(np.array([episode_return(arrays["rewards"][s:e])
+                                              for s, e in zip(starts, arrays["episode_ends"])]))
+        card = build_card(dataset_id=str(parsed), spec_dict=spec.to_dict(), quality=parsed.quality,
+                          version=parsed.version,
+                          behavior_policies=[{"id": f"og-marl-{folder.name.lower()}", "checksum": None,
+                                              "description": f"OG-MARL's {folder.name} behaviour data"}],
+                          seed=0, total_steps=len(arrays["actions"]), total_episodes=len(arrays["episode_ends"]),
+                          returns=returns, reference_scores={}, layout="joint",
+                          collection={"imported": True, "source": "og-marl"})
+        card["provenance"] = source_provenance | (provenance or {})
+        store.write(parsed, arrays, card, overwrite=overwrite)
+        yield str(parsed), card
