@@ -1,10 +1,10 @@
-"""Typed views of a loaded dataset: `DatasetCard` (the card's fields, typed) and `Episode`
+"""Typed views of a loaded dataset: `DatasetCard` (the card, its fields typed) and `Episode`
 (one episode's arrays), Minari-style."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,56 +12,49 @@ import numpy as np
 from madatasets.scenarios import episode_return
 
 
-@dataclass(frozen=True)
-class DatasetCard(Mapping):
-    """A dataset card with its fields typed.
+def _field(key: str, kind: type, default: Any = None) -> property:
+    def read(card: "DatasetCard") -> Any:
+        value = card.get(key, default)
+        return kind(value) if value is not None and kind in (int, str) else value
+    return property(read, doc=f"The card's {key!r}.")
 
-    It is also the read-only mapping it was made from (`card["returns"]`, `dict(card)`),
-    so code written against the card's JSON keeps working; `to_dict()` gives a copy.
+
+class DatasetCard(dict):
+    """A dataset card: the card's JSON object with its fields typed as attributes.
+
+    Still the dict it was read as (`card["returns"]`, `json.dumps(card)`), so code
+    written against the card's keys keeps working; `to_dict()` gives a plain copy.
     """
 
-    id: str
-    scenario: str
-    scenario_version: int
-    quality: str
-    version: int
-    layout: str
-    total_steps: int
-    total_episodes: int
-    seed: int
-    returns: Mapping[str, float]
-    reference_scores: Mapping[str, Any]
-    checksums: Mapping[str, str]
-    package_versions: Mapping[str, str]
-    behavior_policies: tuple[Mapping[str, Any], ...]
-    zoo_version: int | None
-    created: str
-    command: str
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    id: str = _field("id", str)
+    scenario: str = _field("scenario", str)
+    scenario_version: int = _field("scenario_version", int)
+    quality: str = _field("quality", str)
+    version: int = _field("version", int)
+    layout: str = _field("layout", str)
+    total_steps: int = _field("total_steps", int)
+    total_episodes: int = _field("total_episodes", int)
+    seed: int = _field("seed", int, 0)
+    zoo_version: int | None = _field("zoo_version", int)
+    created: str = _field("created", str, "")
+    command: str = _field("command", str, "")
+    returns: Mapping[str, float] = _field("returns", dict, {})
+    reference_scores: Mapping[str, Any] = _field("reference_scores", dict, {})
+    checksums: Mapping[str, str] = _field("checksums", dict, {})
+    package_versions: Mapping[str, str] = _field("package_versions", dict, {})
+    behavior_policies: list[Mapping[str, Any]] = _field("behavior_policies", list, [])
 
     @staticmethod
     def from_dict(card: Mapping[str, Any]) -> "DatasetCard":
-        return DatasetCard(
-            id=card["id"], scenario=card["scenario"], scenario_version=int(card["scenario_version"]),
-            quality=card["quality"], version=int(card["version"]), layout=card["layout"],
-            total_steps=int(card["total_steps"]), total_episodes=int(card["total_episodes"]),
-            seed=int(card.get("seed", 0)), returns=dict(card.get("returns", {})),
-            reference_scores=dict(card.get("reference_scores", {})), checksums=dict(card.get("checksums", {})),
-            package_versions=dict(card.get("package_versions", {})),
-            behavior_policies=tuple(card.get("behavior_policies", ())), zoo_version=card.get("zoo_version"),
-            created=str(card.get("created", "")), command=str(card.get("command", "")), raw=dict(card))
+        missing = [key for key in ("id", "scenario", "scenario_version", "quality", "version", "layout",
+                                   "total_steps", "total_episodes") if key not in card]
+        if missing:
+            from madatasets.errors import MadataError
+            raise MadataError(f"dataset card {card.get('id', '?')} lacks {', '.join(missing)}")
+        return DatasetCard(card)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.raw)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.raw[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.raw)
-
-    def __len__(self) -> int:
-        return len(self.raw)
+        return dict(self)
 
 
 @dataclass(frozen=True)
