@@ -14,6 +14,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[all]"
+	# Headless Chromium for the leaderboard site test (skipped, with the reason, where it is absent).
+	command -v chromium >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get install -y -qq chromium >/dev/null) || echo "madata: no chromium; the site test will be skipped"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -53,6 +53,19 @@ class RunSpec:
     progress: bool = True
     threads: int = 1
     command: str = ""
+    # A suite's protocol values (its batch size) go in after the preset and before --set, and
+    # stay out of the label: `omar` on a suite is still `omar`.
+    protocol_overrides: tuple[str, ...] = ()
+    # The suite this run belongs to: {"name", "version", "on_protocol", "deviations"} (results field `suite`).
+    suite: dict[str, Any] | None = None
+
+    def assignments(self) -> tuple[str, ...]:
+        return self.protocol_overrides + self.overrides
+
+    def label(self) -> str:
+        """The configuration's name; a suite run off its protocol says so (and never overwrites one on it)."""
+        off = ("off-protocol",) if self.suite is not None and not self.suite.get("on_protocol", True) else ()
+        return run_label(self.algorithm, self.critic, self.preset, self.overrides + off)
 
 
 def check_budget(updates: int, eval_episodes: int, preset: str, eval_every: int = 1) -> None:
@@ -114,7 +127,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     torch.set_num_threads(spec.threads)
     keep_freed_memory()   # stacked updates allocate large tensors; reuse them (baselines/process.py)
     started = time.perf_counter()
-    config, notes = build_config(spec.algorithm, spec.dataset_id, spec.preset, spec.critic, spec.overrides)
+    config, notes = build_config(spec.algorithm, spec.dataset_id, spec.preset, spec.critic, spec.assignments())
     dataset = open_dataset(spec.dataset_id, spec.store)
     module = algorithm_module(spec.algorithm)
     generator = seed_everything(spec.seed)
@@ -131,7 +144,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     # Fitting generative models (bcq/mabcq VAEs) is training, not data loading: time it apart.
     pretrain_seconds = time.perf_counter() - started - load_seconds
 
-    label = run_label(spec.algorithm, spec.critic, spec.preset, spec.overrides)
+    label = spec.label()
     references = dataset.card.get("reference_scores", {})
     curve: list[dict[str, Any]] = []
     update_seconds = evaluation_seconds = 0.0
@@ -183,6 +196,8 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         "command": spec.command,
         "created": now(),
     }
+    if spec.suite is not None:
+        results["suite"] = spec.suite
     path = write_run(run_directory(spec.out_dir, spec.dataset_id, label), spec.seed, results, checkpoint)
     return results | {"checkpoint": path.with_suffix(".pt").name, "path": str(path)}
 
@@ -191,19 +206,23 @@ def _train_in_worker(spec: RunSpec) -> dict[str, Any]:
     return train_run(dataclasses.replace(spec, progress=False))
 
 
+def record_requests(specs: list[RunSpec]) -> None:
+    """Check every spec, then record the requested seeds in each configuration's manifest (before training)."""
+    requested: dict[tuple[str, str, str, int], list[int]] = {}
+    for spec in specs:
+        check_run(spec)
+        build_config(spec.algorithm, spec.dataset_id, spec.preset, spec.critic, spec.assignments())
+        requested.setdefault((spec.out_dir, spec.dataset_id, spec.label(), spec.updates), []).append(spec.seed)
+    for (out_dir, dataset_id, label, updates), seeds in requested.items():
+        write_manifest(run_directory(out_dir, dataset_id, label), dataset_id, label, updates, seeds,
+                       specs[0].command)
+
+
 def bench(specs: list[RunSpec], workers: int = 1) -> list[dict[str, Any]]:
     """Record the request in each configuration's manifest, then run every spec (in `workers` processes)."""
     if workers < 1:
         raise MadataError(f"--workers must be at least 1, got {workers}")
-    requested: dict[tuple[str, str, str, int], list[int]] = {}
-    for spec in specs:
-        check_run(spec)
-        build_config(spec.algorithm, spec.dataset_id, spec.preset, spec.critic, spec.overrides)
-        label = run_label(spec.algorithm, spec.critic, spec.preset, spec.overrides)
-        requested.setdefault((spec.out_dir, spec.dataset_id, label, spec.updates), []).append(spec.seed)
-    for (out_dir, dataset_id, label, updates), seeds in requested.items():
-        write_manifest(run_directory(out_dir, dataset_id, label), dataset_id, label, updates, seeds,
-                       specs[0].command)
+    record_requests(specs)
     if workers == 1 or len(specs) == 1:
         return [train_run(spec) for spec in specs]
     with multiprocessing.get_context("spawn").Pool(min(workers, len(specs))) as pool:

@@ -22,8 +22,8 @@ from madatasets.cli import deprecated, store_option
 from madatasets.errors import MadataError
 
 COMMANDS: list[click.Command] = []
-
-
+REPORT_FORMATS = ("markdown", "marl-eval", "csv", "latex")
+OWN_BATCH = "each algorithm's own"
 
 
 def seed_list(seed: int | None, seeds: int | None, first_seed: int | None) -> list[int]:
@@ -47,8 +47,12 @@ def update_budget(updates: int | None, steps: int | None) -> int:
 
 @click.command()
 @click.argument("algorithm", type=click.Choice(ALL_ALGORITHMS + PROTOCOLS))
-@click.option("--dataset", "dataset_ids", multiple=True, required=True, metavar="ID",
-              help="Dataset id, e.g. mpe-spread-3/medium-v0 (repeat for several).")
+@click.option("--dataset", "dataset_ids", multiple=True, metavar="ID",
+              help="Dataset id, e.g. mpe-spread-3/medium-v0 (repeat for several). Without it (or with --suite) "
+                   "the suite's datasets.")
+@click.option("--suite", "suite_name", default=None, metavar="NAME",
+              help="Run a benchmark suite's protocol, BC included (docs/suites.md): quick (the default when no "
+                   "--dataset is given), omar-paper, mabcq-paper, otc-paper, smax, full, or a suite .json file.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Run this one seed.")
 @click.option("--seeds", type=click.IntRange(min=1), default=None,
               help="Number of seeds: first-seed .. first-seed + seeds - 1  [default: 5].")
@@ -57,9 +61,10 @@ def update_budget(updates: int | None, steps: int | None) -> int:
               help="Gradient updates per run, the fixed training budget (otc: offline pre-training) "
                    "[default: 10000].")
 @click.option("--steps", type=click.IntRange(min=1), default=None, hidden=True)
-@click.option("--eval-every", type=click.IntRange(min=1), default=1_000, show_default=True,
-              help="Evaluate every K updates (and always after the last one).")
-@click.option("--eval-episodes", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--eval-every", type=click.IntRange(min=1), default=None,
+              help="Evaluate every K updates (and always after the last one)  [default: 1000, or the suite's].")
+@click.option("--eval-episodes", type=click.IntRange(min=1), default=None,
+              help="Episodes per evaluation  [default: 32, or the suite's].")
 @click.option("--preset", type=click.Choice(PRESETS), default="paper", show_default=True,
               help="paper: the paper's values; released-code: the authors' OMAR code; defaults: config defaults.")
 @click.option("--critic", type=click.Choice(CRITIC_KINDS), default="decentralized", show_default=True,
@@ -80,8 +85,9 @@ def update_budget(updates: int | None, steps: int | None) -> int:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @store_option
 @otc_options
-def bench(algorithm: str, dataset_ids: tuple[str, ...], seed: int | None, seeds: int | None,
-          first_seed: int | None, updates: int | None, steps: int | None, eval_every: int, eval_episodes: int,
+def bench(algorithm: str, dataset_ids: tuple[str, ...], suite_name: str | None, seed: int | None,
+          seeds: int | None, first_seed: int | None, updates: int | None, steps: int | None,
+          eval_every: int | None, eval_episodes: int | None,
           preset: str, critic: str, overrides: tuple[str, ...], no_value_deviation: bool,
           no_transition_normalization: bool, out_dir: str, workers: int, threads: int, profile: bool, quiet: bool,
           store_path: str | None, **otc: Any) -> None:
@@ -89,8 +95,24 @@ def bench(algorithm: str, dataset_ids: tuple[str, ...], seed: int | None, seeds:
 
     `otc` runs the online-tuning protocol instead (docs/otc.md): --updates is then the offline
     pre-training budget, and --set also takes the protocol's keys (deployments, online_steps, ...).
+
+    Without --dataset, or with --suite, it runs a suite (default: quick): collects the datasets the
+    store lacks, skips complete runs, trains ALGORITHM and BC, and prints the normalized-score table
+    with IQM and CIs (the paper's numbers beside ours where they exist). Flags that change the
+    suite's protocol label the runs off-protocol.
     """
     from madatasets.cards import command_line
+    if suite_name is not None or not dataset_ids:
+        if algorithm in PROTOCOLS:
+            raise MadataError("otc runs on datasets: give --dataset ID (the otc-paper suite lists its ids: "
+                              "`madata suites otc-paper`)")
+        _bench_suite(algorithm, suite_name, dataset_ids, seed, seeds, first_seed,
+                     None if updates is None and steps is None else update_budget(updates, steps), eval_every,
+                     eval_episodes, preset, critic, overrides, out_dir, workers, threads, quiet, store_path,
+                     otc, command_line())
+        return
+    eval_every = 1_000 if eval_every is None else eval_every
+    eval_episodes = 32 if eval_episodes is None else eval_episodes
     chosen_seeds = seed_list(seed, seeds, first_seed)
     budget = update_budget(updates, steps)
     for flag, used, key in (("--no-value-deviation", no_value_deviation, "value_deviation"),
@@ -129,6 +151,33 @@ def bench(algorithm: str, dataset_ids: tuple[str, ...], seed: int | None, seeds:
                        f"total {result['wall_time_s']:.1f}s")
 
 
+def _bench_suite(algorithm: str, suite_name: str | None, dataset_ids: tuple[str, ...], seed: int | None,
+                 seeds: int | None, first_seed: int | None, updates: int | None, eval_every: int | None,
+                 eval_episodes: int | None, preset: str, critic: str, overrides: tuple[str, ...], out_dir: str,
+                 workers: int, threads: int, quiet: bool, store_path: str | None, otc: dict[str, Any],
+                 command: str) -> None:
+    from baselines.otc.cli import reject_otc_options
+    from baselines.suite_bench import bench_suite, ensure_datasets, suite_specs
+    from baselines.suite_table import suite_table
+    from baselines.suites import DEFAULT_SUITE, load_suite
+    reject_otc_options(otc)
+    suite = load_suite(suite_name or DEFAULT_SUITE)
+    ids = list(dataset_ids) or suite.dataset_ids
+    if seed is None and seeds is None and first_seed is None:
+        chosen = suite.protocol.seed_list()
+    else:
+        chosen = seed_list(seed, seeds, first_seed)
+    algorithms = [algorithm] + [name for name in suite.baselines if name != algorithm]
+    specs = suite_specs(suite, algorithms, ids, chosen, updates, eval_every, eval_episodes, preset, critic,
+                        overrides, out_dir, store_path, not quiet, threads, command)
+    ensure_datasets(suite, ids, store_path, click.echo)
+    results = bench_suite(suite, specs, workers, click.echo)
+    if not specs[0].suite["on_protocol"]:
+        click.echo(f"[suite {suite.tag()}] off-protocol: {'; '.join(specs[0].suite['deviations'])}")
+    click.echo("")
+    click.echo(suite_table(suite, results))
+
+
 @click.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--episodes", type=click.IntRange(min=1), default=32, show_default=True)
@@ -152,27 +201,128 @@ def evaluate(checkpoint: str, episodes: int, seed: int | None, as_json: bool) ->
 @click.argument("directories", metavar="DIR...", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write learning curves to this PNG.")
 @click.option("--reps", type=click.IntRange(min=100), default=2000, show_default=True,
-              help="Bootstrap resamples for the IQM confidence intervals.")
-def report(directories: tuple[str, ...], plot: str | None, reps: int) -> None:
-    """Markdown table of results: mean +- std and IQM with a 95% stratified bootstrap CI across seeds.
+              help="Bootstrap resamples for the confidence intervals.")
+@click.option("--format", "output_format", type=click.Choice(REPORT_FORMATS), default="markdown",
+              show_default=True, help="marl-eval: InstaDeep marl-eval's JSON; csv, latex: the per-dataset table.")
+@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write the report here (default: stdout).")
+@click.option("--plots", "plot_prefix", default=None, metavar="PREFIX",
+              help="Write PREFIX-intervals.png (IQM, median, mean, optimality gap with CIs), PREFIX-profiles.png "
+                   "(performance profiles) and PREFIX-sample-efficiency.png.")
+@click.option("--improvement", nargs=2, multiple=True, metavar="X Y",
+              help="Probability that configuration X improves on Y (labels as in the aggregate table, e.g. "
+                   "'omar @1000' 'bc @1000'); repeatable.")
+def report(directories: tuple[str, ...], plot: str | None, reps: int, output_format: str, output: str | None,
+           plot_prefix: str | None, improvement: tuple[tuple[str, str], ...]) -> None:
+    """Tables of results: mean +- std and IQM with 95% stratified bootstrap CIs across seeds, and across
+    datasets the rliable aggregates (IQM, median, mean, optimality gap; probability of improvement).
 
     Each run counts once (a folder given twice too); rows never mix update budgets or configurations,
     and say how many of the requested seeds finished.
     """
-    from baselines.report import markdown_report, plot_curves
+    from baselines.report import markdown_report, plot_curves, summarize
     from baselines.results import load_manifests, load_results
-    if plot and not plot.lower().endswith(".png"):
-        raise MadataError(f"--plot must name a .png file, got {plot!r}")
-    if plot and not Path(plot).absolute().parent.is_dir():
-        raise MadataError(f"--plot {plot!r}: folder {Path(plot).absolute().parent} does not exist; create it first")
+    for path, suffix, flag in ((plot, ".png", "--plot"), (output, "", "--output"),
+                               (plot_prefix and plot_prefix + ".png", ".png", "--plots")):
+        if path and suffix and not path.lower().endswith(suffix):
+            raise MadataError(f"{flag} must name a {suffix} file, got {path!r}")
+        if path and not Path(path).absolute().parent.is_dir():
+            raise MadataError(f"{flag} {path!r}: folder {Path(path).absolute().parent} does not exist; "
+                              "create it first")
     results = load_results(directories)
-    click.echo(markdown_report(results, reps=reps, requested=load_manifests(directories)))
+    requested = load_manifests(directories)
+    if output_format == "markdown":
+        from baselines.report_aggregate import aggregate_markdown
+        text = markdown_report(results, reps=reps, requested=requested) + aggregate_markdown(results, reps,
+                                                                                           improvement)
+    elif output_format == "marl-eval":
+        from baselines.formats import marl_eval
+        text = marl_eval(results)
+    else:
+        from baselines.formats import csv_table, latex_table
+        rows = summarize(results, reps, requested)
+        text = csv_table(rows) if output_format == "csv" else latex_table(rows)
+    if output:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text)
     if plot:
         plot_curves(results, plot)
         click.echo(f"\nwrote {plot}")
+    if plot_prefix:
+        from baselines.aggregate import score_matrices
+        from baselines.aggregate_plots import write_plots
+        matrices, _ = score_matrices(results)
+        if not matrices:
+            raise MadataError("--plots needs normalized scores of at least one configuration on every dataset "
+                              "of the results")
+        for path in write_plots(results, matrices, plot_prefix, reps):
+            click.echo(f"wrote {path}")
 
 
-COMMANDS.extend([bench, evaluate, report])
+@click.command()
+@click.argument("name", required=False)
+def suites(name: str | None) -> None:
+    """List the benchmark suites, or show suite NAME's protocol and datasets (docs/suites.md)."""
+    from baselines.suites import DEFAULT_SUITE, load_suite, suite_names
+    if name is None:
+        for each in suite_names():
+            suite = load_suite(each)
+            p = suite.protocol
+            default = " (default)" if each == DEFAULT_SUITE else ""
+            click.echo(f"{suite.tag():<16} {len(suite.datasets):>3} datasets, {p.updates:,} updates, "
+                       f"{p.seeds} seeds, {p.eval_episodes} episodes{default}")
+        return
+    suite = load_suite(name)
+    p = suite.protocol
+    click.echo(f"{suite.tag()} ({suite.setting}): {suite.description}")
+    click.echo(f"protocol: {p.updates:,} updates (per dataset where listed), batch "
+               f"{p.batch_size or OWN_BATCH}, evaluation every {p.eval_every:,} updates on "
+               f"{p.eval_episodes} episodes, seeds 0..{p.seeds - 1}, score = final policy; baselines: "
+               f"{', '.join(suite.baselines) or 'none'}")
+    for entry in suite.datasets:
+        pinned = "checksums pinned" if entry.checksums else "checksums not pinned"
+        click.echo(f"  {entry.id:<34} {suite.updates_for(entry.id):>8,} updates  collect {entry.collect_steps:,} "
+                   f"steps seed {entry.collect_seed}  {pinned}")
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False))
+@click.option("--executor", type=click.Choice(("local", "ray")), default="local", show_default=True,
+              help="local: a process pool on this machine; ray: one Ray task per run.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="Ray cluster to join (default: start a local one).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes of the local executor.")
+@click.option("--retries", type=click.IntRange(min=0), default=None,
+              help="Retries of a run whose worker died  [default: the file's, else 2].")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Added to every run's --set.")
+@click.option("--dry-run", is_flag=True, help="List the runs and which are complete; run nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep(spec_path: str, executor: str, address: str | None, workers: int, retries: int | None,
+          overrides: tuple[str, ...], dry_run: bool, quiet: bool) -> None:
+    """Run algorithms x datasets x seeds (x grids) from SPEC.yaml; a re-run skips complete runs (docs/sweeps.md)."""
+    from baselines.completion import completed_result
+    from baselines.sweep import summary_line, make_executor, now, run_name, run_sweep
+    from baselines.sweep_spec import load_sweep
+    from madatasets.cards import command_line
+    started = now()
+    plan = load_sweep(spec_path, command_line(), overrides)
+    if dry_run:
+        for spec in plan.runs:
+            click.echo(f"{'complete' if completed_result(spec) else 'to run  '}  {run_name(spec)}")
+        return
+    outcome = run_sweep(list(plan.runs), make_executor(executor, workers, address, plan.cpus, plan.gpus),
+                        plan.retries if retries is None else retries, not quiet, click.echo)
+    click.echo(summary_line(outcome, now() - started))
+    for name, error in outcome.failed.items():
+        click.echo(f"  failed: {name}: {error}")
+    if outcome.failed:
+        raise MadataError(f"{len(outcome.failed)} of {outcome.total} runs failed (listed above); fix the cause and "
+                          "run the same command again: complete runs are skipped")
+
+
+COMMANDS.extend([bench, evaluate, report, suites, sweep])
 
 
 @click.command()
