@@ -166,8 +166,9 @@ def test_discrete_algorithms_train_on_imported_smac_data(imported, name):
     root, _, _ = imported
     replay = DiscreteReplay(madatasets.load(DATASET_ID, root / "store"))
     module = algorithm_module(name)
-    algorithm = module.Algorithm(module.Config(batch_size=8), get_spec(SCENARIO), torch.Generator().manual_seed(0),
-                                 replay.observation_statistics())
+    values = {"generative_updates": 5} if name == "mabcq_discrete" else {}
+    algorithm = module.Algorithm(module.Config(batch_size=8, **values), get_spec(SCENARIO),
+                                 torch.Generator().manual_seed(0), replay.observation_statistics())
     generator = torch.Generator().manual_seed(1)
     algorithm.pretrain(replay, generator)
     for _ in range(3):
