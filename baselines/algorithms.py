@@ -38,6 +38,8 @@ REGISTRY: dict[str, Entry] = {
     "qmix_cql": Entry("baselines.qmix_cql"),
     "bcq_discrete": Entry("baselines.bcq_discrete"),
     "maicq_discrete": Entry("baselines.maicq_discrete"),
+    "omar_discrete": Entry("baselines.omar_discrete"),
+    "mabcq_discrete": Entry("baselines.mabcq_discrete"),
 }
 # Protocols run by `madata bench` that wrap a per-agent backbone (baselines/otc/), not algorithms.
 PROTOCOLS = ("otc",)

@@ -118,6 +118,9 @@ def curve_point(update: int, evaluation: dict[str, Any], losses: dict[str, float
         point["diagnostics"] = evaluation["diagnostics"]
     if "win_rate" in evaluation:      # discrete (SMAX) scenarios
         point["win_rate"] = evaluation["win_rate"]
+    for key in ("online_evaluation", "offline"):     # import-only scenarios (SMAC): no online score
+        if key in evaluation:
+            point[key] = evaluation[key]
     return point
 
 
@@ -133,7 +136,11 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     generator = seed_everything(spec.seed)
     setting = module.Algorithm.setting
     replay = make_replay(setting, dataset, config)
-    if setting == "discrete":
+    if not dataset.spec.simulator:
+        # Import-only scenarios (SMAC): nothing to run a policy on here; offline metrics only.
+        from baselines.offline_evaluation import OfflineOnlyEvaluator
+        evaluator: Any = OfflineOnlyEvaluator(dataset.spec.name, replay, spec.seed)
+    elif setting == "discrete":
         from baselines.discrete_evaluation import DiscreteEvaluator
         evaluator: Any = DiscreteEvaluator(dataset.spec.name, spec.eval_episodes, spec.seed)
     else:
@@ -164,7 +171,8 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
             final = evaluator.point(algorithm, references)
             evaluation_seconds += time.perf_counter() - tick
             curve.append(curve_point(update, final, losses))
-            bar.set_postfix(ret=f"{final['mean_return']:.2f}")
+            if final["mean_return"] is not None:
+                bar.set_postfix(ret=f"{final['mean_return']:.2f}")
         bar.update(1)
     bar.close()
     evaluator.close()
@@ -183,7 +191,8 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         "normalized_available": {"random", "expert"} <= references.keys(),
         "curve": curve,
         "final": {"update": curve[-1]["update"], **{k: final[k] for k in ("mean_return", "std_return", "normalized",
-                                                                         "returns", "win_rate")
+                                                                         "returns", "win_rate",
+                                                                         "online_evaluation", "offline")
                                              if k in final}},
         "diverged_at": diverged_at,
         "pretrain": pretrain_info,   # losses after fitting generative models before the update loop (bcq/mabcq)

@@ -138,6 +138,12 @@ def bench(algorithm: str, dataset_ids: tuple[str, ...], suite_name: str | None, 
              for dataset_id in dataset_ids for s in chosen_seeds]
     for result in run_bench(specs, workers):
         final = result["final"]
+        if "online_evaluation" in final:      # import-only scenario (SMAC): no online score exists
+            agreement = final["offline"]["action_agreement"]
+            click.echo(f"{result['label']} {result['dataset']['id']} seed {result['seed']}: no online evaluation "
+                       f"(import-only scenario, training and offline metrics only); action agreement with the data "
+                       f"{agreement:.3f} -> {result['path']}")
+            continue
         normalized = "n/a (no reference scores)" if final["normalized"] is None else f"{final['normalized']:.1f}"
         wins = f", win rate {final['win_rate']:.3f}" if "win_rate" in final else ""   # SMAX
         click.echo(f"{result['label']} {result['dataset']['id']} seed {result['seed']}: return "

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from baselines.results import config_fingerprint
+from madatasets.errors import MadataError
 
 try:
     from rliable.metrics import aggregate_iqm as _rliable_iqm
@@ -137,8 +138,29 @@ def seeds_cell(row: dict[str, Any]) -> str:
     return str(row["runs"])
 
 
+def split_offline_only(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(runs with an online score, runs on import-only scenarios that have none)."""
+    offline = [r for r in results if "online_evaluation" in r["final"]]
+    return [r for r in results if "online_evaluation" not in r["final"]], offline
+
+
+def offline_only_lines(results: list[dict[str, Any]]) -> list[str]:
+    """Import-only scenarios (SMAC): no return to rank, only the offline action agreement."""
+    lines = ["", "Runs without online evaluation (import-only scenarios: training and offline metrics only):", "",
+             "| dataset | algorithm | seeds | updates | action agreement with the data (mean ± std) |",
+             "|---|---|---|---|---|"]
+    for key, runs in group_results(results).items():
+        agreement = np.array([run["final"]["offline"]["action_agreement"] for run in runs])
+        lines.append(f"| {key.dataset} | {key.label} | {len(runs)} | {key.updates} | "
+                     f"{agreement.mean():.3f} ± {agreement.std():.3f} |")
+    return lines
+
+
 def markdown_report(results: list[dict[str, Any]], reps: int = 2000,
                     requested: dict[tuple[str, str, int], set[int]] | None = None) -> str:
+    results, offline = split_offline_only(results)
+    if not results:
+        return "\n".join(offline_only_lines(offline)[1:])
     lines = ["| dataset | algorithm | seeds | updates | normalized score (mean ± std) | IQM [95% CI] | "
              "return (mean ± std) |", "|---|---|---|---|---|---|---|"]
     for row in summarize(results, reps, requested):
@@ -158,6 +180,8 @@ def markdown_report(results: list[dict[str, Any]], reps: int = 2000,
         for row in aggregated:
             lines.append(f"| {row['scenario']} | {row['label']} | {row['tasks']} | {row['runs']} | {row['mean']:.1f} | "
                          f"{row['iqm']:.1f} [{row['ci'][0]:.1f}, {row['ci'][1]:.1f}] |")
+    if offline:
+        lines += offline_only_lines(offline)
     return "\n".join(lines)
 
 
@@ -166,6 +190,9 @@ def plot_curves(results: list[dict[str, Any]], path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    results, _ = split_offline_only(results)      # runs without online scores have no curve to draw
+    if not results:
+        raise MadataError("no run here has an online evaluation to plot (import-only scenarios only)")
     groups = group_results(results)
     labels = display_labels(list(groups))
     datasets = sorted({key.dataset for key in groups})

@@ -167,7 +167,8 @@ def _check_fields(path: Path, data: dict[str, Any]) -> None:
     if not isinstance(data["dataset"].get("id"), str):
         raise MadataError(f"{path}: its dataset has no 'id'; re-run `madata bench` or remove the file")
     final = data["final"]
-    if not isinstance(final.get("mean_return"), (int, float)) or \
+    offline_only = "online_evaluation" in final      # import-only scenarios: no return to check
+    if not offline_only and not isinstance(final.get("mean_return"), (int, float)) or \
             not isinstance(final.get("normalized"), (int, float, type(None))):
         raise MadataError(f"{path}: its 'final' lacks a numeric mean_return/normalized; "
                           f"re-run `madata bench` or remove the file")

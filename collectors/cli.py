@@ -76,6 +76,9 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
                            resume: bool, quiet: bool, zoo_dir: str | None) -> None:
     """Train SCENARIO's behaviour policy online and store early/medium/expert checkpoints in the zoo."""
     from collectors.behavior import ZOO_DIR, default_config, train_behavior
+    if not get_spec(scenario).simulator:
+        from madatasets.smac import no_simulator_message
+        raise MadataError(no_simulator_message(scenario))
     if get_spec(scenario).discrete:
         raise MadataError(f"{scenario} has no behaviour-policy trainer yet (SMAX: docs/smax.md); "
                           f"trainable scenarios: {', '.join(n for n in scenario_names() if not get_spec(n).discrete)}")
@@ -136,7 +139,9 @@ def reference(scenarios: tuple[str, ...], policy: str, episodes: int | None, wor
     from collectors.behavior import zoo_scenarios
     from collectors.yardsticks import SCRIPTED_SCENARIOS
     if "all" in scenarios:
-        scenarios = {"random": tuple(scenario_names()), "scripted": SCRIPTED_SCENARIOS,
+        # Import-only scenarios (SMAC) have no simulator to measure on.
+        runnable = tuple(name for name in scenario_names() if get_spec(name).simulator)
+        scenarios = {"random": runnable, "scripted": SCRIPTED_SCENARIOS,
                      "expert": tuple(zoo_scenarios())}[policy]
     for scenario in scenarios:
         _measure_and_record(scenario, policy, episodes, workers, not quiet)

@@ -56,6 +56,10 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
     refuses another one.
     """
     spec = get_spec(scenario)
+    if not spec.simulator:
+        # Import-only scenarios (SMAC): their data comes from `madata import og-marl`, never from here.
+        from madatasets.smac import no_simulator_message
+        raise MadataError(no_simulator_message(scenario))
     if spec.discrete:
         # SMAX: one vectorized process (`workers` does not apply), the discrete schema.
         from collectors.smax_collect import collect_smax

@@ -59,6 +59,11 @@ def build_card(*, dataset_id: str, spec_dict: dict[str, Any], quality: str, vers
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command_line(),
     }
+    if spec_dict.get("simulator") is False:
+        # Import-only scenarios (SMAC on StarCraft II): nothing here can run the policy.
+        card["online_evaluation"] = False
+        card["usage"] = ("training and offline metrics only: the scenario has no simulator here "
+                         "(StarCraft II is not available), so no policy trained on it can be evaluated online")
     if {"random", "expert"} <= reference_scores.keys() and returns.get("episodes"):
         span = reference_scores["expert"] - reference_scores["random"]
         card["normalized_return_mean"] = 100.0 * (returns["mean"] - reference_scores["random"]) / span
@@ -85,6 +90,8 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         ("command", f"`{card['command']}`"),
     ]
     lines += ["| field | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    if card.get("online_evaluation") is False:
+        lines += ["", f"**No online evaluation.** This dataset is for {card['usage']}."]
     lines += ["", "## Returns (sum over steps of the mean reward over agents)", "",
               "| episodes | mean | std | min | max |", "|---|---|---|---|---|"]
     r = card["returns"]

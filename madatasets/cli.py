@@ -122,7 +122,8 @@ def envs(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(specs, indent=2))
         return
-    click.echo(f"{'scenario':<16} {'ver':>3} {'agents':>6} {'obs':>10} {'act':>9} {'state':>5} {'limit':>5}  "
+    width = max(16, *(len(spec["name"]) for spec in specs))
+    click.echo(f"{'scenario':<{width}} {'ver':>3} {'agents':>6} {'obs':>10} {'act':>9} {'state':>5} {'limit':>5}  "
                f"{'random':>9} {'expert':>9}")
     for spec in specs:
         refs = spec["reference_scores"]
@@ -130,11 +131,15 @@ def envs(as_json: bool) -> None:
         act = "/".join(map(str, sorted(set(spec["act_sizes"]))))
         if spec.get("action_kind") == "discrete":
             act = f"{act} (d)"      # discrete choices with legal-action masks (SMAX)
-        click.echo(f"{spec['name']:<16} {spec['version']:>3} {len(spec['agents']):>6} {obs:>10} {act:>9} "
+        if spec.get("simulator") is False:
+            act = f"{act}(i)"       # import-only: no simulator here (SMAC)
+        click.echo(f"{spec['name']:<{width}} {spec['version']:>3} {len(spec['agents']):>6} {obs:>10} {act:>9} "
                    f"{spec['state_dim']:>5} {spec['episode_limit']:>5}  "
                    f"{refs.get('random', float('nan')):>9.2f} {refs.get('expert', float('nan')):>9.2f}")
     if any(spec.get("action_kind") == "discrete" for spec in specs):
         click.echo("(d): discrete actions with legal-action masks (docs/smax.md)")
+    if any(spec.get("simulator") is False for spec in specs):
+        click.echo("(i): import-only, no simulator here: for imported datasets, training and offline metrics only")
 
 
 @cli.command(name="list")

@@ -221,6 +221,26 @@ def _register_smax() -> None:
 _register_smax()
 
 
+def _no_simulator(spec: ScenarioSpec) -> _Backend:
+    from madatasets.smac import no_simulator_message
+    raise MadataError(no_simulator_message(spec.name))
+
+
+def _register_smac() -> None:
+    from madatasets.smac import SMAC_MAPS, SMAC_PACKAGES
+    for name, smac_map in SMAC_MAPS.items():
+        obs, actions, state = smac_map.shapes()
+        _register(name=name, version=0, family="smac", action_kind="discrete", simulator=False,
+                  description=f"SMAC (StarCraft II) {smac_map.map_name}: {smac_map.description}; import-only "
+                              f"(no simulator here), {smac_map.episode_limit} steps",
+                  agents=tuple(f"agent_{i}" for i in range(smac_map.allies)), obs_sizes=(obs,) * smac_map.allies,
+                  act_sizes=(actions,) * smac_map.allies, state_dim=state, episode_limit=smac_map.episode_limit,
+                  packages=SMAC_PACKAGES, builder=_no_simulator)
+
+
+_register_smac()
+
+
 def scenario_names() -> list[str]:
     return list(_REGISTRY)
 
@@ -235,6 +255,9 @@ def get_spec(name: str) -> ScenarioSpec:
 def make(name: str) -> ScenarioEnv:
     """Create the environment of a registered scenario."""
     spec = get_spec(name)
+    if not spec.simulator:
+        from madatasets.smac import no_simulator_message
+        raise MadataError(no_simulator_message(name))
     if spec.family == "smax":
         from madatasets.smax_env import SmaxEnv
         return SmaxEnv(spec)

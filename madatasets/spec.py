@@ -35,6 +35,9 @@ class ScenarioSpec:
     # "continuous": float actions (N, A) in [-1, 1]; "discrete": integer actions (N,) among
     # act_dim choices, with legal-action masks (SMAX; docs/smax.md).
     action_kind: str = "continuous"
+    # False for import-only scenarios (SMAC on StarCraft II, madatasets/smac.py): shapes for
+    # imported data, no environment to run or evaluate on.
+    simulator: bool = True
 
     @property
     def discrete(self) -> bool:
@@ -81,7 +84,8 @@ class ScenarioSpec:
     def to_dict(self) -> dict[str, Any]:
         # Continuous scenarios keep the keys they always had (their cards stay as they were).
         discrete = {"action_kind": self.action_kind, "legal_actions": True} if self.discrete else {}
-        return discrete | {
+        import_only = {} if self.simulator else {"simulator": False}
+        return discrete | import_only | {
             "name": self.name, "version": self.version, "family": self.family,
             "description": self.description, "agents": list(self.agents),
             "obs_sizes": list(self.obs_sizes), "act_sizes": list(self.act_sizes),

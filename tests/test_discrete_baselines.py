@@ -62,7 +62,7 @@ def rig_illegal_favourite(algorithm) -> None:
 @pytest.mark.parametrize("name", DISCRETE_ALGORITHMS)
 def test_masked_acting_never_picks_an_illegal_action(name):
     # BCQ's behaviour threshold off here: the test is about the masks (its own test is below).
-    algorithm = make(name, **({"threshold": 0.0} if name == "bcq_discrete" else {}))
+    algorithm = make(name, **({"threshold": 0.0} if name in ("bcq_discrete", "mabcq_discrete") else {}))
     rig_illegal_favourite(algorithm)
     batch = tiny_batch()
     legal = batch.legal.numpy().transpose(1, 0, 2)

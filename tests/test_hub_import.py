@@ -283,7 +283,8 @@ def test_download_from_a_known_source_fetches_and_converts(tmp_path, capsys, mon
 
 
 def test_sources_that_cannot_be_converted_say_why(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "download", "og-marl/smacv1-3m/Good", "--store", str(tmp_path / "store"))
+    code, _, err = run_cli(capsys, "download", "og-marl/smacv2-terran_5_vs_5/Replay", "--store",
+                           str(tmp_path / "store"))
     one_line_error(code, err, "no madata scenario has the shapes")
     code, _, err = run_cli(capsys, "download", "omar/simple_spread/expert", "--store", str(tmp_path / "store"))
     one_line_error(code, err, "download them by hand and run `madata import omar PATH --scenario mpe-spread-3`")

@@ -11,7 +11,9 @@ from madatasets.scenarios import episode_return, get_spec, make, scenario_names
 
 # SMAX compiles per map (seconds to tens of seconds); smax-3m stands for the family here and
 # tests/test_smax.py runs every map with MADATA_SLOW_TESTS=1.
-FAST_SCENARIOS = [n for n in scenario_names() if get_spec(n).family != "smax" or n == "smax-3m"]
+# Import-only scenarios (SMAC, no simulator) have their own tests in tests/test_smac_import.py.
+FAST_SCENARIOS = [n for n in scenario_names() if (get_spec(n).family != "smax" or n == "smax-3m")
+                  and get_spec(n).simulator]
 
 
 @pytest.mark.parametrize("name", FAST_SCENARIOS)

@@ -10,9 +10,15 @@ qualities mapped to madata's (Good -> expert, Medium -> medium, Poor -> random,
 Replay -> medium-replay; the card keeps the original name).
 
 A vault keeps no observation after an episode's last step: the final observation and
-state of each episode are its last ones repeated, which the card says. Continuous
-scenarios only for now (OG-MARL's SMAC vaults need SMAC's shapes, which no madata
-scenario has).
+state of each episode are its last ones repeated, which the card says.
+
+SMAC vaults (discrete, `--scenario smacv1-3m` etc., madatasets/smac.py) hold integer
+actions (1, T, N) and `infos.legals` (1, T, N, A); they become the discrete schema
+(actions int16, legal_actions bool, final_legal_actions the last masks repeated) and
+every action is checked against its mask. SMAC's wrapper records the time limit as a
+terminal (truncations are all false in OG-MARL's vaults), and no `won` flag is kept:
+both are on the card. These scenarios have no simulator: the data is for training and
+offline metrics only.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ def _read_vault(folder: Path) -> dict[str, np.ndarray]:
     if "state" not in infos:
         raise MadataError(f"{folder}: the vault has no infos.state; expected {LAYOUT}")
     flat["state"] = np.asarray(infos["state"])
+    if "legals" in infos:
+        flat["legals"] = np.asarray(infos["legals"])
     for key, array in flat.items():
         if array.shape[0] != 1:
             raise MadataError(f"{folder}: {key} has {array.shape[0]} rows on the batch axis; OG-MARL vaults have 1")
@@ -78,23 +86,54 @@ def _tree_digest(folder: Path) -> dict[str, Any]:
     return {"files": len(files), "bytes": sum(p.stat().st_size for p in files), "sha256": digest.hexdigest()}
 
 
+def _discrete_actions(folder: Path, data: dict[str, np.ndarray], scenario: str, n_actions: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Integer actions (T, N) int16 and masks (T, N, A) bool, each action checked against its mask."""
+    if "legals" not in data:
+        raise MadataError(f"{folder}: the vault has no infos.legals; scenario {scenario} is discrete and needs "
+                          f"the legal-action masks")
+    raw = data["actions"]
+    if raw.ndim == 3 and raw.shape[-1] == 1:      # (T, N, 1): some writers keep a trailing axis
+        raw = raw[..., 0]
+    if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)) or raw.min() < 0 or raw.max() >= n_actions:
+        raise MadataError(f"{folder}: actions must be integers in [0, {n_actions}) for scenario {scenario}")
+    actions = raw.astype(np.int16)
+    legal_values = data["legals"]
+    if not np.isin(legal_values, (0, 1)).all():
+        raise MadataError(f"{folder}: infos.legals must be 0/1 masks")
+    legal = legal_values.astype(bool)
+    taken = np.take_along_axis(legal, actions[..., None].astype(np.int64), -1)[..., 0]
+    if not taken.all():
+        row, agent = map(int, np.argwhere(~taken)[0])
+        raise MadataError(f"{folder}: step {row}, agent {agent} took action {int(actions[row, agent])}, which its "
+                          f"legal-action mask forbids; refused (madata's discrete data obeys its masks)")
+    return actions, legal
+
+
 def convert(folder: Path, scenario: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     spec = get_spec(scenario)
-    if spec.discrete:
-        raise MadataError(f"--scenario {scenario} is discrete; the OG-MARL importer handles continuous scenarios only")
     data = _read_vault(folder)
-    obs, actions = data["observations"].astype(np.float32), data["actions"].astype(np.float32)
+    obs = data["observations"].astype(np.float32)
     steps = len(obs)
-    want = {"observations": (steps, spec.n_agents, spec.obs_dim), "actions": (steps, spec.n_agents, spec.act_dim),
-            "rewards": (steps, spec.n_agents), "terminals": (steps, spec.n_agents),
-            "truncations": (steps, spec.n_agents), "state": (steps, spec.state_dim)}
+    n = spec.n_agents
+    want = {"observations": (steps, n, spec.obs_dim),
+            "actions": (steps, n) if spec.discrete else (steps, n, spec.act_dim),
+            "rewards": (steps, n), "terminals": (steps, n), "truncations": (steps, n), "state": (steps, spec.state_dim)}
+    if spec.discrete:
+        want["legals"] = (steps, n, spec.act_dim)
+        if data["actions"].shape == (steps, n, 1):
+            want["actions"] = (steps, n, 1)
     for key, shape in want.items():
-        if data[key].shape != shape:
+        if key in data and data[key].shape != shape:
             raise MadataError(f"{folder}: {key} has shape {data[key].shape}, scenario {scenario} expects {shape}")
     if steps == 0:
         raise MadataError(f"{folder}: the vault holds no steps")
-    if not np.all(np.isfinite(actions)) or np.abs(actions).max() > 1.0 + 1e-6:
-        raise MadataError(f"{folder}: actions outside [-1, 1]; madata stores actions in [-1, 1]")
+    if spec.discrete:
+        actions, legal = _discrete_actions(folder, data, scenario, spec.act_dim)
+    else:
+        actions = data["actions"].astype(np.float32)
+        if not np.all(np.isfinite(actions)) or np.abs(actions).max() > 1.0 + 1e-6:
+            raise MadataError(f"{folder}: actions outside [-1, 1]; madata stores actions in [-1, 1]")
     terminals, truncations = data["terminals"].astype(bool), data["truncations"].astype(bool)
     ends = (terminals | truncations).any(axis=1)
     ends[-1] = True
@@ -110,11 +149,16 @@ def convert(folder: Path, scenario: str) -> tuple[dict[str, np.ndarray], dict[st
               "episode_ends": (end_rows + 1).astype(np.int64),
               # The vault has no next observation after an episode's last step (module docstring).
               "final_observations": obs[end_rows], "final_states": states[end_rows]}
+    note = ("imported from an OG-MARL flashbax vault; the vault keeps no observation after an "
+            "episode's last step, so final_observations and final_states repeat the last one")
+    if spec.discrete:
+        arrays |= {"legal_actions": legal, "final_legal_actions": legal[end_rows]}
+        note += ("; SMAC (StarCraft II) data: OG-MARL's wrapper marks SMAC's time limit as a terminal and keeps no "
+                 "battle-won flag, so time-outs are terminations here and there is no won array; there is no "
+                 "StarCraft II here, so this data is for training and offline metrics only (no online evaluation)")
     provenance = {"source": "og-marl", "source_url": SOURCE_URL, "layout": LAYOUT,
                   "original_quality": folder.name, "vault": f"{folder.parent.name}/{folder.name}",
-                  "original_files": _tree_digest(folder),
-                  "note": ("imported from an OG-MARL flashbax vault; the vault keeps no observation after an "
-                           "episode's last step, so final_observations and final_states repeat the last one")}
+                  "original_files": _tree_digest(folder), "note": note}
     return arrays, provenance
 
 
@@ -127,6 +171,12 @@ def import_vault(path: Path, store: Store, scenario: str | None, quality: str | 
     folders = vault_folders(path)
     if not folders:
         raise MadataError(f"{path}: no flashbax vault (a folder with metadata.json) found; expected {LAYOUT}")
+    if quality in QUALITY_MAP:
+        # An OG-MARL quality name picks that vault out of the folder (PATH may be the .vlt folder).
+        chosen = [folder for folder in folders if folder.name == quality]
+        if not chosen:
+            raise MadataError(f"{path}: no {quality} vault; found {', '.join(f.name for f in folders)}")
+        folders, quality = chosen, QUALITY_MAP[quality]
     planned = []
     for folder in folders:
         tier = quality or QUALITY_MAP.get(folder.name)
