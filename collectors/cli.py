@@ -185,7 +185,7 @@ def zoo_command(as_json: bool, verify: bool, markdown: bool, curves_dir: str | N
     if markdown:
         click.echo(zoo_markdown(index))
         return
-    click.echo(f"{'scenario':<16} {'alg':<4} {'steps':>7} {'role':<7} {'at step':>7} {'return (100 ep)':>20}  sha256")
+    click.echo(f"{'scenario':<16} {'alg':<4} {'steps':>7} {'role':<7} {'at step':>7} {'return (ref. episodes)':>20}  sha256")
     for scenario, entry in index["scenarios"].items():
         for role in ROLES:
             policy = entry["policies"][role]
@@ -266,7 +266,7 @@ def zoo_markdown(index: dict) -> str:
     from madatasets.scores import normalized_score
     lines = [f"Zoo version {index.get('zoo_version', 0)}.", "",
              "| scenario | algorithm | training steps | train wall time | seed | role | at step | "
-             "return (100 episodes, deterministic) | normalized | sha256 (first 16) |",
+             "return (reference episodes: 100, MPE 1,000; deterministic) | normalized | sha256 (first 16) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     references = ["| scenario | random | scripted yardstick | zoo expert (reference) | expert's share of "
                   "random-to-scripted | medium-replay buffer (steps / episodes) | training command |",
@@ -321,7 +321,8 @@ def plot_curves(index: dict, folder: Path) -> list[Path]:
         axis.plot([c["step"] for c in points], [c["eval_mean"] for c in points], marker=".", label="periodic eval")
         for role, marker in (("medium", "s"), ("expert", "*")):
             policy = entry["policies"][role]
-            axis.plot([policy["step"]], [policy["return_mean"]], marker, markersize=9, label=f"{role} (100 ep.)")
+            axis.plot([policy["step"]], [policy["return_mean"]], marker, markersize=9,
+                      label=f"{role} ({policy.get('episodes', 100)} ep.)")
         scores = get_spec(scenario).reference_scores
         for tier, style in (("random", ":"), ("scripted", "-.")):
             if tier in scores:
