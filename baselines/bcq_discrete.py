@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, SharedNetwork, masked
+from baselines.core.discrete import (DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, SharedNetwork, act_among_allowed,
+                                     masked)
 from madatasets.errors import MadataError
 
 
@@ -75,13 +76,7 @@ class DiscreteBCQ(DiscreteAlgorithm):
 
     def act(self, observations: np.ndarray, states: np.ndarray, generator: torch.Generator | None = None,
             legal: np.ndarray | None = None) -> np.ndarray:
-        if legal is None:
-            raise MadataError(f"{self.name} acts only with legal-action masks (discrete scenarios)")
-        with torch.no_grad():
-            obs = self.normalize(torch.from_numpy(np.asarray(observations)).transpose(0, 1))
-            allowed = self.allowed(obs, torch.from_numpy(np.asarray(legal)).transpose(0, 1))
-            choice = masked(self.network(obs), allowed).argmax(-1)
-        return choice.transpose(0, 1).numpy()
+        return act_among_allowed(self, observations, legal)
 
     def state_dict(self) -> dict[str, Any]:
         return super().state_dict() | {"imitation": self.imitation.state_dict(), "target": self.target.state_dict()}

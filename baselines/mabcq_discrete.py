@@ -37,7 +37,7 @@ import torch
 from torch.nn import functional as F
 
 from baselines.core.discrete import (DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, DiscreteReplay,
-                                     SharedNetwork, masked)
+                                     SharedNetwork, act_among_allowed, masked)
 from baselines.mabcq import normalized_weights, value_deviation_weight
 from madatasets.errors import MadataError
 
@@ -155,14 +155,7 @@ class MABCQDiscrete(DiscreteAlgorithm):
 
     def act(self, observations: np.ndarray, states: np.ndarray, generator: torch.Generator | None = None,
             legal: np.ndarray | None = None) -> np.ndarray:
-        """argmax over allowed(o) of Q(o, .), (N, E) for observations (N, E, O) and masks (N, E, A)."""
-        if legal is None:
-            raise MadataError(f"{self.name} acts only with legal-action masks (discrete scenarios)")
-        with torch.no_grad():
-            obs = self.normalize(torch.from_numpy(np.asarray(observations)).transpose(0, 1))
-            allowed = self.allowed(obs, torch.from_numpy(np.asarray(legal)).transpose(0, 1))
-            choice = masked(self.network(obs), allowed).argmax(-1)
-        return choice.transpose(0, 1).numpy()
+        return act_among_allowed(self, observations, legal)
 
     def state_dict(self) -> dict[str, Any]:
         return super().state_dict() | {"imitation": self.imitation.state_dict(),

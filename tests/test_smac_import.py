@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import madatasets
+from cli_runner import one_line_error, run_cli
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, make
 
@@ -19,21 +20,8 @@ SCENARIO = "smacv1-3m"
 DATASET_ID = f"imported/og-marl-{SCENARIO}/expert-v0"
 
 
-def run_cli(capsys, *args):
-    from madatasets.cli import cli
-    try:
-        cli.main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def one_line_error(code, err, expected):
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("madata: error:"), err
-    assert expected in lines[0], lines[0]
 
 
 def write_smac_vault(vaults: Path, quality: str = "Good", illegal: bool = False) -> dict:

@@ -169,3 +169,16 @@ class DiscreteAlgorithm:
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
         self.network.load_state_dict(state["network"], strict=strict)
         self.obs_mean, self.obs_std, self.updates = state["obs_mean"], state["obs_std"], state["updates"]
+
+
+def act_among_allowed(algorithm: Any, observations: np.ndarray, legal: np.ndarray | None) -> np.ndarray:
+    """argmax over allowed(o) of Q(o, .), BCQ's greedy action among the actions its generative
+    model allows (`algorithm.allowed`): (N, E) for observations (N, E, O) and masks (N, E, A)."""
+    if legal is None:
+        raise MadataError(f"{algorithm.name} acts only with legal-action masks (discrete scenarios)")
+    with torch.no_grad():
+        obs = algorithm.normalize(torch.from_numpy(np.asarray(observations)).transpose(0, 1))
+        allowed = algorithm.allowed(obs, torch.from_numpy(np.asarray(legal)).transpose(0, 1))
+        choice = masked(algorithm.network(obs), allowed).argmax(-1)
+    return choice.transpose(0, 1).numpy()
+
