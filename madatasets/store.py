@@ -28,80 +28,29 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import zarr
 
-from madatasets.derived import ColumnGather, derive_columns, logical_array, rebuild_from_columns  # noqa: F401
+from madatasets.derived import ColumnGather, derive_columns, logical_array, rebuild_from_columns  # noqa: F401 (re-exported)
+from madatasets.card_checks import (check_card, check_consistency, check_integrity, corrupt, read_group_attributes,
+                                    stored_arrays)
 from madatasets.errors import ChecksumError, MadataError
+from madatasets.ids import IMPORTED, MAX_VERSION, QUALITIES, DatasetId, parse_id  # noqa: F401 (re-exported)
 from madatasets.fastread import CorruptArray, read_verified
-from madatasets.integrity import CHUNK_HASH, array_checksum, card_digest, integrity_digest  # noqa: F401
+from madatasets.integrity import array_checksum  # noqa: F401 (re-exported)
 from madatasets.layout import VERSIONS, Layout, shared
-from madatasets.scenarios import get_spec, scenario_names
+from madatasets.scenarios import scenario_names
 from madatasets.writer import STORE_LAYOUT, VersionWriter
 from madatasets.writer import chunking as _chunking, compressor as _compressor  # noqa: F401  (benchmarks)
 
-QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert", "mixed")
 MARKER = ".madata-store"
 STORE_FORMAT = 1
 DEFAULT_ROOT = "madata-store"
-# ASCII only, whole string: `$` would accept a trailing newline and `\d` full-width digits.
-_ID_PATTERN = re.compile(r"(?P<scenario>[a-z0-9][a-z0-9-]{0,63})/(?P<quality>[a-z-]{1,32})-v(?P<version>[0-9]{1,9})",
-                         re.ASCII)
-MAX_VERSION = 999_999_999
-# Datasets converted from other projects' releases (madatasets/hub/importers) live under
-# `imported/<name>/<quality>-v<N>`: no registered scenario is named `imported`, so they
-# cannot collide with ours, and their names need not be registered scenarios.
-IMPORTED = "imported"
-_IMPORTED_PATTERN = re.compile(r"imported/(?P<name>[a-z0-9][a-z0-9-]{0,63})/(?P<quality>[a-z-]{1,32})"
-                               r"-v(?P<version>[0-9]{1,9})", re.ASCII)
 _READ_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class DatasetId:
-    scenario: str
-    quality: str
-    version: int
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.version <= MAX_VERSION:
-            raise MadataError(f"dataset version {self.version} out of range; valid: 0..{MAX_VERSION}")
-
-    def __str__(self) -> str:
-        return f"{self.scenario}/{self.quality}-v{self.version}"
-
-    @property
-    def relative_path(self) -> Path:
-        return Path(self.scenario) / f"{self.quality}-v{self.version}"
-
-
-def parse_id(dataset_id: str) -> DatasetId:
-    """Parse '<scenario>/<quality>-v<N>' (or 'imported/<name>/<quality>-v<N>'), checking
-    scenario and quality."""
-    if isinstance(dataset_id, str) and dataset_id.startswith(IMPORTED + "/") and len(dataset_id) <= 130:
-        imported = _IMPORTED_PATTERN.fullmatch(dataset_id)
-        if imported is None:
-            raise MadataError(f"invalid imported dataset id {dataset_id[:80]!r}; expected "
-                              f"imported/<name>/<quality>-v<N> (lowercase ASCII), e.g. imported/omar-mpe-spread-3-s0/expert-v0")
-        if imported["quality"] not in QUALITIES:
-            raise MadataError(f"unknown quality {imported['quality']!r} in {dataset_id!r}; valid: {', '.join(QUALITIES)}")
-        return DatasetId(f"{IMPORTED}/{imported['name']}", imported["quality"], int(imported["version"]))
-    match = _ID_PATTERN.fullmatch(dataset_id) if isinstance(dataset_id, str) and len(dataset_id) <= 120 else None
-    if not match:
-        shown = dataset_id if not isinstance(dataset_id, str) or len(dataset_id) <= 60 else dataset_id[:60] + "..."
-        raise MadataError(f"invalid dataset id {shown!r}; expected <scenario>/<quality>-v<N> (ASCII, N up to "
-                          f"{len(str(MAX_VERSION))} digits), e.g. mpe-spread-3/random-v0")
-    scenario, quality = match["scenario"], match["quality"]
-    get_spec(scenario)
-    if quality not in QUALITIES:
-        raise MadataError(f"unknown quality {quality!r} in {dataset_id!r}; valid: {', '.join(QUALITIES)}")
-    return DatasetId(scenario, quality, int(match["version"]))
 
 
 def _namespaces(root: Path) -> list[str]:
@@ -116,78 +65,6 @@ def _namespaces(root: Path) -> list[str]:
 
 def default_root() -> Path:
     return Path(os.environ.get("MADATA_HOME") or DEFAULT_ROOT)
-
-
-def _corrupt(dataset_id: Any, what: str) -> ChecksumError:
-    return ChecksumError(f"{dataset_id}: {what}; the dataset is corrupt (run `madata verify`, "
-                         f"re-collect it with --overwrite)")
-
-
-def _stored_arrays(group_path: Path) -> list[str]:
-    """Names of the arrays under a group directory ('agent_0/observations' for nested ones)."""
-    names = []
-    for meta_path in sorted(group_path.rglob("zarr.json")):
-        if meta_path.parent == group_path or "c" in meta_path.relative_to(group_path).parts[:-1]:
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(meta_path.read_text()).get("node_type") == "array":
-                names.append(meta_path.parent.relative_to(group_path).as_posix())
-    return names
-
-
-def _read_group_attributes(dataset_id: DatasetId, group_path: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads((group_path / "zarr.json").read_text())
-        attributes = meta["attributes"]
-        card = attributes["card"]
-        if not isinstance(card, dict) or not isinstance(card.get("checksums"), dict):
-            raise TypeError("the card is not an object with a checksum table")
-    except FileNotFoundError:
-        raise _corrupt(dataset_id, "its zarr.json is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise _corrupt(dataset_id, f"its zarr.json is unreadable ({type(error).__name__}: {error})") from None
-    return attributes
-
-
-def _check_card(dataset_id: DatasetId, attributes: dict[str, Any]) -> dict[str, Any]:
-    card = attributes["card"]
-    expected = attributes.get("card_sha256")
-    if expected is None and attributes.get("store_layout", 1) >= STORE_LAYOUT:
-        raise _corrupt(dataset_id, "its card digest is missing")
-    if expected is not None and card_digest(card) != expected:
-        raise _corrupt(dataset_id, "its card does not match the card digest (edited or damaged)")
-    if not card["checksums"]:
-        raise _corrupt(dataset_id, "its card's checksum table is empty")
-    return card
-
-
-def _check_integrity(dataset_id: DatasetId, attributes: dict[str, Any]) -> dict[str, Any] | None:
-    """The per-array integrity records, checked against the card's digest; None when the
-    dataset has none (written before them) or names a hash we do not know (full check then)."""
-    if "integrity" not in attributes:
-        return None
-    record = attributes["integrity"]
-    if attributes.get("integrity_sha256") != integrity_digest(attributes.get("card_sha256"), record):
-        raise _corrupt(dataset_id, "its integrity record does not match its digest (edited or damaged)")
-    if not isinstance(record, dict) or record.get("hash") != CHUNK_HASH or not isinstance(record.get("arrays"), dict):
-        return None
-    return record["arrays"]
-
-
-def _check_consistency(dataset_id: DatasetId, card: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """The card's counts are those of the arrays (the checksums cannot say so)."""
-    prefixes = sorted({name.rpartition("/")[0] for name in arrays})
-    for prefix in prefixes:
-        missing = [name for name in ("observations", "actions", "episode_ends")
-                   if (f"{prefix}/{name}" if prefix else name) not in arrays]
-        if missing:
-            raise _corrupt(dataset_id, f"arrays {', '.join(missing)} are not covered by the card")
-    key = (lambda p, n: f"{p}/{n}" if p else n)
-    steps = sum(len(arrays[key(p, "actions")]) for p in prefixes)
-    episodes = sum(len(arrays[key(p, "episode_ends")]) for p in prefixes)
-    if steps != card.get("total_steps") or episodes != card.get("total_episodes"):
-        raise _corrupt(dataset_id, f"its card says {card.get('total_steps')} steps and {card.get('total_episodes')} "
-                                   f"episodes, its arrays hold {steps} and {episodes}")
 
 
 class Store:
@@ -340,8 +217,8 @@ class Store:
         """The id's card, checked against its digest unless `verify=False`."""
         parsed = self.require(dataset_id)
         with self.snapshot(parsed) as group_path:
-            attributes = _read_group_attributes(parsed, group_path)
-        return dict(_check_card(parsed, attributes) if verify else attributes["card"])
+            attributes = read_group_attributes(parsed, group_path)
+        return dict(check_card(parsed, attributes) if verify else attributes["card"])
 
     def read_arrays(self, dataset_id: str, verify: bool = True,
                     full: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -354,13 +231,13 @@ class Store:
         """
         parsed = self.require(dataset_id)
         with self.snapshot(parsed) as group_path:
-            attributes = _read_group_attributes(parsed, group_path)
-            card = _check_card(parsed, attributes) if verify else attributes["card"]
-            records = _check_integrity(parsed, attributes) if verify else None
+            attributes = read_group_attributes(parsed, group_path)
+            card = check_card(parsed, attributes) if verify else attributes["card"]
+            records = check_integrity(parsed, attributes) if verify else None
             strict = attributes.get("store_layout", 1) >= STORE_LAYOUT
             arrays = self._read_logical(parsed, group_path, card, verify, strict, records, full)
         if verify:
-            _check_consistency(parsed, card, arrays)
+            check_consistency(parsed, card, arrays)
         return dict(card), arrays
 
     def _read_logical(self, parsed: DatasetId, group_path: Path, card: dict[str, Any], verify: bool,
@@ -371,18 +248,18 @@ class Store:
         names = [name for name in logical if name not in derived]
         names += sorted({stored for plan in derived.values() for stored in (plan["source"], plan["residual"])
                          if stored and stored not in names})
-        stored_names = set(_stored_arrays(group_path))
+        stored_names = set(stored_arrays(group_path))
         if verify:
             unexpected = sorted(stored_names - set(names))
             if unexpected:
-                raise _corrupt(parsed, f"arrays {', '.join(unexpected)} are not covered by the card's checksums")
+                raise corrupt(parsed, f"arrays {', '.join(unexpected)} are not covered by the card's checksums")
         absent = [name for name in names if name not in stored_names]
         if absent:
-            raise _corrupt(parsed, f"array {absent[0]!r} is missing")
+            raise corrupt(parsed, f"array {absent[0]!r} is missing")
         if records is not None:
             uncovered = [name for name in names if not isinstance(records.get(name), dict)]
             if uncovered:
-                raise _corrupt(parsed, f"array {uncovered[0]!r} is not covered by the integrity record")
+                raise corrupt(parsed, f"array {uncovered[0]!r} is not covered by the integrity record")
         gathers: dict[str, ColumnGather] = {}
         hooks: dict[str, list[ColumnGather]] = {}
         try:
@@ -393,7 +270,7 @@ class Store:
                                              np.dtype(source_meta["data_type"]))
                 hooks.setdefault(plan["source"], []).append(gathers[name])
         except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
-            raise _corrupt(parsed, f"its column map for {name!r} is unusable ({error})") from None
+            raise corrupt(parsed, f"its column map for {name!r} is unusable ({error})") from None
         # Every stored array in one pass (one decoding pool for all), each derived array gathered
         # chunk by chunk from its decoded source; zarr for layouts we did not write.
         try:
@@ -404,9 +281,9 @@ class Store:
         except CorruptArray as error:
             name = error.path.relative_to(group_path).as_posix() if error.path.is_relative_to(group_path) \
                 else str(error.path)
-            raise _corrupt(parsed, f"array {name!r} cannot be read: {error.reason}") from None
+            raise corrupt(parsed, f"array {name!r} cannot be read: {error.reason}") from None
         except (MemoryError, ValueError, OSError) as error:
-            raise _corrupt(parsed, f"its arrays cannot be read ({type(error).__name__}: {error})") from None
+            raise corrupt(parsed, f"its arrays cannot be read ({type(error).__name__}: {error})") from None
         fast: dict[str, np.ndarray] = {}
         digests: dict[str, str | None] = {}
         for name, result in zip(names, results):
@@ -443,7 +320,7 @@ class Store:
         try:
             return zarr.open_array(group_path / name, mode="r")[...]
         except Exception as error:  # zarr raises many types on damaged metadata or chunks
-            raise _corrupt(parsed, f"array {name!r} cannot be read ({type(error).__name__}: {error})") from None
+            raise corrupt(parsed, f"array {name!r} cannot be read ({type(error).__name__}: {error})") from None
 
     def verify(self, dataset_id: str) -> dict[str, str]:
         """Recompute every checksum; raises ChecksumError naming the first bad array."""
@@ -488,7 +365,7 @@ class Store:
         for entry in sorted(staging.iterdir()):
             with contextlib.suppress(MadataError, OSError):
                 if entry.name.startswith("old-"):
-                    dataset_id = parse_id(_read_group_attributes(DatasetId("x", "x", 0), entry)["card"]["id"])
+                    dataset_id = parse_id(read_group_attributes(DatasetId("x", "x", 0), entry)["card"]["id"])
                     with self.lock(dataset_id, wait=None) as held:
                         if held and not os.path.lexists(self.path(dataset_id)):
                             self.path(dataset_id).parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,8 @@ import numpy as np
 
 from madatasets.errors import ChecksumError
 from madatasets.fastread import CorruptArray, DiskFiles, MemoryFiles, read_verified
-from madatasets.store import DatasetId, _check_card, _check_consistency, _check_integrity, _corrupt
+from madatasets.card_checks import check_card, check_consistency, check_integrity, corrupt
+from madatasets.ids import DatasetId
 from madatasets.integrity import card_digest
 
 GROUP = PurePosixPath("data.zarr")
@@ -48,39 +49,39 @@ def read_group(dataset_id: DatasetId, names: list[str], files: DiskFiles | Memor
         if not isinstance(attributes.get("card"), dict) or not isinstance(attributes["card"].get("checksums"), dict):
             raise TypeError("the card is not an object with a checksum table")
     except FileNotFoundError:
-        raise _corrupt(dataset_id, "its zarr.json is missing") from None
+        raise corrupt(dataset_id, "its zarr.json is missing") from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        raise _corrupt(dataset_id, f"its zarr.json is unreadable ({type(error).__name__}: {error})") from None
-    card = _check_card(dataset_id, attributes)
+        raise corrupt(dataset_id, f"its zarr.json is unreadable ({type(error).__name__}: {error})") from None
+    card = check_card(dataset_id, attributes)
     if expected_card_sha256 is not None and card_digest(card) != expected_card_sha256:
         raise ChecksumError(f"{dataset_id}: the card in its files is not the card its index entry lists; "
                             f"the remote is inconsistent, nothing was installed")
-    records = _check_integrity(dataset_id, attributes)
+    records = check_integrity(dataset_id, attributes)
     if records is None:
-        raise _corrupt(dataset_id, "it has no integrity record (written before store layout 2); remote datasets "
+        raise corrupt(dataset_id, "it has no integrity record (written before store layout 2); remote datasets "
                                    "need one")
     logical = list(card["checksums"])
     stored = set(stored_arrays(names, files, root))
     if stored != set(logical):
         extra, missing = sorted(stored - set(logical)), sorted(set(logical) - stored)
-        raise _corrupt(dataset_id, f"its arrays and its card disagree (not in the card: {extra or 'none'}; "
+        raise corrupt(dataset_id, f"its arrays and its card disagree (not in the card: {extra or 'none'}; "
                                    f"missing: {missing or 'none'})")
     uncovered = [name for name in logical if not isinstance(records.get(name), dict)]
     if uncovered:
-        raise _corrupt(dataset_id, f"array {uncovered[0]!r} is not covered by the integrity record")
+        raise corrupt(dataset_id, f"array {uncovered[0]!r} is not covered by the integrity record")
     try:
         results = read_verified([root / GROUP / name for name in logical], strict=True, digests=False,
                                 records=[records[name] for name in logical], files=files)
     except CorruptArray as error:
         name = PurePosixPath(error.path)
         name = name.relative_to(root / GROUP).as_posix() if (root / GROUP) in name.parents else name.as_posix()
-        raise _corrupt(dataset_id, f"array {name!r} cannot be read: {error.reason}") from None
+        raise corrupt(dataset_id, f"array {name!r} cannot be read: {error.reason}") from None
     except (MemoryError, ValueError, OSError) as error:
-        raise _corrupt(dataset_id, f"its arrays cannot be read ({type(error).__name__}: {error})") from None
+        raise corrupt(dataset_id, f"its arrays cannot be read ({type(error).__name__}: {error})") from None
     arrays = {}
     for name, result in zip(logical, results):
         if result is None:
-            raise _corrupt(dataset_id, f"array {name!r} is not in the layout madata writes")
+            raise corrupt(dataset_id, f"array {name!r} is not in the layout madata writes")
         arrays[name] = result[0]
-    _check_consistency(dataset_id, card, arrays)
+    check_consistency(dataset_id, card, arrays)
     return dict(card), arrays
