@@ -3,8 +3,8 @@
 1. collect small datasets (random, and medium from the committed behaviour-policy
    zoo), skipping any that already exist;
 2. verify their checksums and print their cards and return summaries;
-3. train OMAR and MA-CQL briefly on the medium spread dataset and print the
-   normalized-score table.
+3. run `madata bench omar` (the `quick` suite: OMAR and BC on the spread datasets,
+   3 seeds) and print its normalized-score table with IQM and confidence intervals.
 
 Each step prints the `madata` command that does the same, so a user can re-run
 any part at full size.
@@ -28,9 +28,10 @@ from madatasets.store import DatasetId, Store
 
 DEMO_DATASETS = [("mpe-spread-3", "random", 20_000), ("mpe-spread-3", "medium", 20_000),
                  ("halfcheetah-2x3", "random", 20_000)]
-# Batch 256 rather than the paper's 1024 keeps the demo to a few minutes on two CPU cores.
-DEMO_TRAINING = {"dataset": "mpe-spread-3/medium", "algorithms": ("omar", "macql"), "steps": 300,
-                 "seeds": 2, "eval_every": 150, "eval_episodes": 8, "batch_size": 256}
+# The demo trains what a user's first `madata bench omar` trains: the `quick` suite
+# (baselines/suites/quick.json: OMAR and BC on the two spread datasets above, 1,000 updates
+# at batch 256, 3 seeds, final-policy score on 32 episodes; docs/suites.md).
+DEMO_BENCH = ["bench", "omar"]
 
 
 def _madata(arguments: list[str]) -> None:
@@ -69,16 +70,8 @@ def run_demo(store_path: str | None = None, seed: int = 0, results_dir: str = "d
     if not train:
         return
     click.echo("")
-    training = DEMO_TRAINING
     out = Path(results_dir)
-    for algorithm in training["algorithms"]:
-        _madata(["bench", algorithm, "--dataset", f"{training['dataset']}-v{version}",
-                 "--updates", str(training["steps"]),
-                 "--seeds", str(training["seeds"]), "--eval-every", str(training["eval_every"]),
-                 "--eval-episodes", str(training["eval_episodes"]), "--set", f"batch_size={training['batch_size']}",
-                 "--out", str(out), "--quiet",
-                 *store_arguments])
+    _madata([*DEMO_BENCH, "--out", str(out), "--quiet", *store_arguments])
     click.echo("")
-    click.echo(f"[demo] normalized scores after {training['steps']} updates at batch {training['batch_size']} "
-               f"(a brief demo budget, not a benchmark result; see docs/results.md)")
-    _madata(["report", str(out)])
+    click.echo("[demo] the quick suite is a CPU-minutes budget for trying things, not a benchmark result "
+               "(docs/suites.md, docs/results.md)")
