@@ -107,6 +107,18 @@ def refine_expert(config: TrainConfig, checkpoints: list[Checkpoint], progress: 
     return max(scores, key=lambda k: (scores[k], -k))
 
 
+RESUMABLE_LEARNERS = ("td3", "mappo")
+
+
+def _resumable_learner(algorithm: str) -> tuple[Any, Any, str]:
+    """The zoo's own learners: (run function, checksum of the transitions up to a step, what it covers)."""
+    if algorithm == "td3":
+        from collectors.train_td3 import replay_checksum, run_td3
+        return run_td3, replay_checksum, "learner replay buffer (states, actions, rewards, next_states, not_done)"
+    from collectors.train_mappo import rollout_chain_at, run_mappo
+    return run_mappo, rollout_chain_at, "sha256 chain over MAPPO's rollouts (states, sampled actions, training rewards)"
+
+
 def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool = True,
                    command: str | None = None, run_dir: Path | None = None, resume: bool = False) -> dict[str, Any]:
     """Train, pick early/medium/expert, evaluate each over `final_eval_episodes`, write them to the zoo."""
@@ -116,16 +128,11 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         raise MadataError(f"no random reference score for {config.scenario}; run "
                           f"`madata reference {config.scenario}` first (medium is defined relative to it)")
     started = time.time()
-    if config.algorithm == "td3":
-        from collectors.train_td3 import replay_checksum, run_td3
+    if config.algorithm in RESUMABLE_LEARNERS:
+        run, buffer_checksum_at, checksum_of = _resumable_learner(config.algorithm)
         # Without a run folder the run is not resumable (the CLI always gives one).
-        checkpoints, env, trainer = run_td3(config, evaluate=True, progress=progress,
-                                            run_dir=Path(run_dir) if run_dir is not None else None, resume=resume)
-        train_seconds = trainer.state.wall_seconds
-    elif config.algorithm == "mappo":
-        from collectors.train_mappo import rollout_chain_at, run_mappo
-        checkpoints, _, trainer = run_mappo(config, evaluate=True, progress=progress,
-                                            run_dir=Path(run_dir) if run_dir is not None else None, resume=resume)
+        checkpoints, _, trainer = run(config, evaluate=True, progress=progress,
+                                      run_dir=Path(run_dir) if run_dir is not None else None, resume=resume)
         train_seconds = trainer.state.wall_seconds
     else:
         checkpoints, env = run_training(config, evaluate=True, record=True, progress=progress)
@@ -134,16 +141,11 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
                                 [c.before_updates for c in checkpoints],
                                 expert=refine_expert(config, checkpoints, progress))
     medium_step = checkpoints[chosen["medium"]].step
-    if config.algorithm == "td3":
+    if config.algorithm in RESUMABLE_LEARNERS:
         starts = trainer.state.episode_starts
         medium_replay = {"steps": medium_step, "episodes": sum(1 for s in starts if s < medium_step),
-                         "stop_step": medium_step, "sha256": replay_checksum(trainer, medium_step),
-                         "sha256_of": "learner replay buffer (states, actions, rewards, next_states, not_done)"}
-    elif config.algorithm == "mappo":
-        starts = trainer.state.episode_starts
-        medium_replay = {"steps": medium_step, "episodes": sum(1 for s in starts if s < medium_step),
-                         "stop_step": medium_step, "sha256": rollout_chain_at(trainer, medium_step),
-                         "sha256_of": "sha256 chain over MAPPO's rollouts (states, sampled actions, training rewards)"}
+                         "stop_step": medium_step, "sha256": buffer_checksum_at(trainer, medium_step),
+                         "sha256_of": checksum_of}
     else:
         replay = cut_at_step(env.recorded_episodes(), medium_step)
         medium_replay = {"steps": int(sum(len(e["actions"]) for e in replay)), "episodes": len(replay),
@@ -163,7 +165,7 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         "medium_replay": medium_replay,
         "policies": {},
     }
-    if config.algorithm not in ("td3", "mappo"):
+    if config.algorithm not in RESUMABLE_LEARNERS:
         entry["stable_baselines3_version"] = _version("stable-baselines3")
     scenario_dir = zoo_dir / config.scenario
     for role in ROLES:
@@ -219,19 +221,15 @@ def regenerate_medium_replay(scenario: str, zoo_dir: Path | None = None,
     config = TrainConfig.from_dict(entry["config"])
     stop = entry["medium_replay"]["stop_step"]
     spec = get_spec(scenario)
-    if config.algorithm == "td3":
-        from collectors.train_td3 import replay_checksum, run_td3
-        checkpoints, env, trainer = run_td3(config, evaluate=False, stop_at=stop, record=True, progress=progress)
-        rerun_buffer = replay_checksum(trainer, stop)
-    elif config.algorithm == "mappo":
-        from collectors.train_mappo import rollout_chain_at, run_mappo
-        checkpoints, recorded, trainer = run_mappo(config, evaluate=False, stop_at=stop, record=True,
-                                                   progress=progress)
-        rerun_buffer = rollout_chain_at(trainer, stop)
+    if config.algorithm in RESUMABLE_LEARNERS:
+        run, buffer_checksum_at, _ = _resumable_learner(config.algorithm)
+        checkpoints, recorded, trainer = run(config, evaluate=False, stop_at=stop, record=True, progress=progress)
+        rerun_buffer = buffer_checksum_at(trainer, stop)
+        # run_td3 returns its recording JointEnv, run_mappo the episodes its copies recorded.
+        episodes = cut_at_step(recorded.recorded_episodes() if config.algorithm == "td3" else recorded, stop)
     else:
         checkpoints, env = run_training(config, evaluate=False, stop_at=stop, record=True, progress=progress)
-    episodes = cut_at_step(recorded if config.algorithm == "mappo" else env.recorded_episodes(), stop)
-    if config.algorithm not in ("td3", "mappo"):
+        episodes = cut_at_step(env.recorded_episodes(), stop)
         rerun_buffer = buffer_checksum(episodes, spec.n_agents)
     rerun_actor = next(c.actor for c in checkpoints if c.step == stop)
     report = {

@@ -18,9 +18,8 @@ from collectors.actors import Checkpoint, MLPActor
 from collectors.joint_env import JointEnv
 from collectors.mappo import PPOHyperparameters, PPOTrainer
 from collectors.run_support import checkpoint_saver, progress_bar, snapshot_evaluator
-from collectors.td3 import load_checkpoint
 from collectors.train_config import TrainConfig, validate_config
-from collectors.train_td3 import check_resumable, shared_actor_layout
+from collectors.train_td3 import restore, shared_actor_layout
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec
 
@@ -50,11 +49,7 @@ def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = 
     trainer = PPOTrainer(envs[0].observation_space.shape[0], envs[0].action_space.shape[0], layout, horizon,
                          config.seed, params)
     meta = {"config": config.to_dict()}
-    if run_dir is not None:
-        saved = load_checkpoint(run_dir)
-        if saved is not None:
-            check_resumable(saved, meta, run_dir, config, resume, record)
-            trainer.from_checkpoint(saved["trainer"])
+    restore(trainer, run_dir, meta, config, resume, record)
     indices: list[list[int]] = [[] for _ in envs]   # each copy's episode indices, in its order
 
     def env_reset(copy: int, episode_index: int) -> np.ndarray:

@@ -92,6 +92,17 @@ def check_resumable(saved: dict[str, Any], meta: dict[str, Any], run_dir: Path, 
         raise MadataError("recording needs a run from step 0, not a resumed one")
 
 
+def restore(trainer: Any, run_dir: Path | None, meta: dict[str, Any], config: TrainConfig, resume: bool,
+            record: bool) -> None:
+    """Load the run folder's saved state into `trainer` when there is one and it may continue."""
+    if run_dir is None:
+        return
+    saved = load_checkpoint(run_dir)
+    if saved is not None:
+        check_resumable(saved, meta, run_dir, config, resume, record)
+        trainer.from_checkpoint(saved["trainer"])
+
+
 def replay_checksum(trainer: TD3Trainer, steps: int) -> str:
     """sha256 over the first `steps` transitions of the learner's replay buffer."""
     digest = hashlib.sha256()
@@ -119,11 +130,7 @@ def run_td3(config: TrainConfig, evaluate: bool = True, stop_at: int | None = No
         raise MadataError(f"state_dims must be between 1 and the state size {full_dim}, got {config.state_dims}")
     trainer = TD3Trainer(seen, env.action_space.shape[0], config.steps, config.seed, hyperparameters(config))
     meta = {"config": config.to_dict()}
-    if run_dir is not None:
-        saved = load_checkpoint(run_dir)
-        if saved is not None:
-            check_resumable(saved, meta, run_dir, config, resume, record)
-            trainer.from_checkpoint(saved["trainer"])
+    restore(trainer, run_dir, meta, config, resume, record)
     env.episode_index = trainer.state.episode_index
     env.total_steps = trainer.state.step
 
