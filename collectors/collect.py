@@ -115,10 +115,19 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
             behavior_policies=data.behavior_policies, seed=seed,
             total_steps=sum(d["steps"] for d in per_dataset), total_episodes=sum(d["episodes"] for d in per_dataset),
             returns=return_statistics(episode_returns(complete)),
-            reference_scores=spec.reference_scores, layout=data.layout, collection=collection)
+            reference_scores=references_for(spec, version)[0], layout=data.layout, collection=collection)
         card["zoo_version"] = zoo_version
-        card["reference_details"] = spec.reference_details
+        card["reference_details"] = references_for(spec, version)[1]
         return write(arrays, card)
+
+
+def references_for(spec: ScenarioSpec, version: int) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """The registry's references that hold for a `-v<version>` dataset (version N = zoo version
+    N): the expert reference is a zoo policy's, so one measured on another zoo version is left
+    off the card (normalized scores then refuse, rather than use another zoo's expert)."""
+    details = {tier: info for tier, info in spec.reference_details.items()
+               if tier != "expert" or info.get("zoo_version", 0) == version}
+    return {tier: score for tier, score in spec.reference_scores.items() if tier in details}, details
 
 
 def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, zoo_version: int, policy: BehaviorPolicy,
@@ -135,10 +144,10 @@ def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, zoo_versi
             dataset_id=str(dataset_id), spec_dict=spec.to_dict(), quality=quality, version=version,
             behavior_policies=policy.describe(), seed=seed, total_steps=sink.rows, total_episodes=sink.episodes,
             returns=return_statistics(np.asarray(sink.complete_returns)),
-            reference_scores=spec.reference_scores, layout="joint", collection=collection)
+            reference_scores=references_for(spec, version)[0], layout="joint", collection=collection)
         # The same card fields as the in-memory path (collect above).
         card["zoo_version"] = zoo_version
-        card["reference_details"] = spec.reference_details
+        card["reference_details"] = references_for(spec, version)[1]
         version_writer.commit(card)
     return write.store.path(dataset_id)
 

@@ -171,3 +171,18 @@ def test_an_older_dataset_version_is_made_with_the_zoo_of_that_version(tmp_path,
     assert zoo_index.zoo_dir_for_version(0) == tmp_path / "zoo-v0"
     with pytest.raises(MadataError, match="shipped zoo versions: 0, 1"):
         zoo_index.zoo_dir_for_version(7)
+
+
+def test_a_card_never_takes_another_zoo_versions_expert_reference(reference_file):
+    from collectors.collect import references_for
+    from madatasets.spec import record_reference
+    spec = get_spec(SCENARIO)
+    record_reference(SCENARIO, "random", {"mean": -25.0, "scenario_version": spec.version}, reference_file)
+    record_reference(SCENARIO, "expert", {"mean": -19.0, "scenario_version": spec.version}, reference_file)  # zoo 0
+    scores, details = references_for(spec, 0)
+    assert scores == {"random": -25.0, "expert": -19.0} and set(details) == {"random", "expert"}
+    scores, details = references_for(spec, 1)
+    assert scores == {"random": -25.0} and set(details) == {"random"}
+    record_reference(SCENARIO, "expert", {"mean": -10.3, "scenario_version": spec.version, "zoo_version": 1},
+                     reference_file)
+    assert references_for(spec, 1)[0] == {"random": -25.0, "expert": -10.3}
