@@ -88,7 +88,7 @@ _MAPPO_MPE = dict(_MAPPO, final_eval_episodes=1_000)
 ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {"mappo": _MAPPO, "ppo": _PPO, "sb3-td3": _SB3, "sac": _SB3, "td3": _TD3}
 BUDGETS: dict[str, dict[str, Any]] = {
     # MPE: MAPPO (docs/zoo.md: shared-actor TD3 reached -13.5 on spread in 200k steps and
-    # 45 minutes, 63% of the random-to-scripted span; MAPPO -14.1 in 1M steps and 10 minutes,
+    # 54 minutes, 63% of the random-to-scripted span; MAPPO -14.4 at 1M steps (about 12 minutes),
     # still climbing). The expert's final evaluation uses 1,000 episodes, as its reference.
     "mpe-spread-3": dict(steps=6_000_000, **_MAPPO_MPE),
     # tag/world: the environment's reward is +10 per predator-prey contact and nothing
