@@ -54,7 +54,7 @@ __all__ = ["ALGORITHMS", "ALGORITHM_DEFAULTS", "BUDGETS", "FINAL_EVAL_SEED", "PE
            "ZOO_DIR", "ZOO_FORMAT", "ZOO_INDEX", "ZOO_VERSION", "ActorPolicy", "Checkpoint", "JointEnv", "MLPActor",
            "TrainConfig", "action_layout", "backfill_warmup_snapshot", "buffer_checksum", "cut_at_step",
            "default_config", "evaluate_actor", "export_actor", "first_update_step", "joint_to_padded",
-           "load_zoo_actor", "read_zoo_index", "refine_expert", "regenerate_medium_replay", "run_training",
+           "load_zoo_actor", "read_zoo_index", "refine_expert", "run_training",
            "select_checkpoints", "train_behavior", "update_zoo_index", "validate_config", "zoo_entry",
            "zoo_scenarios"]
 
@@ -206,42 +206,6 @@ def cut_at_step(episodes: list[dict[str, Any]], step: int) -> list[dict[str, Any
 def _version(package: str) -> str:
     import importlib.metadata
     return importlib.metadata.version(package)
-
-
-def regenerate_medium_replay(scenario: str, zoo_dir: Path | None = None,
-                             progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Re-run the zoo's seeded training up to its medium checkpoint, recording every transition.
-
-    Returns the recorded episodes and a report saying whether the re-run reproduced
-    the zoo's medium actor and replay-buffer checksums (floating-point results can
-    differ across CPUs and torch builds; the report then says so and the data is
-    still the replay buffer of a run with the same seed and configuration).
-    """
-    entry = zoo_entry(scenario, zoo_dir)
-    config = TrainConfig.from_dict(entry["config"])
-    stop = entry["medium_replay"]["stop_step"]
-    spec = get_spec(scenario)
-    if config.algorithm in RESUMABLE_LEARNERS:
-        run, buffer_checksum_at, _ = _resumable_learner(config.algorithm)
-        checkpoints, recorded, trainer = run(config, evaluate=False, stop_at=stop, record=True, progress=progress)
-        rerun_buffer = buffer_checksum_at(trainer, stop)
-        # run_td3 returns its recording JointEnv, run_mappo the episodes its copies recorded.
-        episodes = cut_at_step(recorded.recorded_episodes() if config.algorithm == "td3" else recorded, stop)
-    else:
-        checkpoints, env = run_training(config, evaluate=False, stop_at=stop, record=True, progress=progress)
-        episodes = cut_at_step(env.recorded_episodes(), stop)
-        rerun_buffer = buffer_checksum(episodes, spec.n_agents)
-    rerun_actor = next(c.actor for c in checkpoints if c.step == stop)
-    report = {
-        "stop_step": stop, "zoo_medium_sha256": entry["policies"]["medium"]["sha256"],
-        "rerun_medium_sha256": rerun_actor.checksum,
-        "zoo_buffer_sha256": entry["medium_replay"]["sha256"],
-        "rerun_buffer_sha256": rerun_buffer,
-        "training_command": entry["command"], "training_config": entry["config"],
-    }
-    report["reproduced"] = (report["zoo_medium_sha256"] == report["rerun_medium_sha256"]
-                            and report["zoo_buffer_sha256"] == report["rerun_buffer_sha256"])
-    return episodes, report
 
 
 def backfill_warmup_snapshot(scenario: str, zoo_dir: Path | None = None, progress: bool = False) -> dict[str, Any]:

@@ -44,7 +44,9 @@ def collect(scenario: str, quality: str, env_steps: int | None, old_steps: int |
         deprecated("collect --steps is now --env-steps (environment steps); --steps goes in the next release")
         env_steps = old_steps
     env_steps = 1_000_000 if env_steps is None else env_steps
-    dataset_version = zoo_version_of(None) if dataset_version is None else dataset_version
+    if dataset_version is None:
+        # Zoo-made (and random) data take the zoo's version; SMAX has no zoo yet, its data are -v0.
+        dataset_version = 0 if get_spec(scenario).discrete else zoo_version_of(None)
     path = run_collect(scenario, quality, steps=env_steps, seed=seed, workers=workers, store=store_path,
                        overwrite=overwrite, version=dataset_version, progress=not quiet)
     card = Store(store_path).card(f"{scenario}/{quality}-v{dataset_version}")
@@ -70,10 +72,13 @@ zoo_option = click.option("--zoo", "zoo_dir", type=click.Path(file_okay=False), 
               help="td3, mappo: folder of the resumable training state (default .madata-runs/SCENARIO-seedS, "
                    "SCENARIO-mappo-seedS for mappo).")
 @click.option("--resume", is_flag=True, help="td3, mappo: continue the run saved in --run-dir.")
+@click.option("--for-medium-replay", is_flag=True,
+              help="Train the zoo entry's configuration with --seed only until it reaches medium, and add that "
+                   "run to SCENARIO's medium-replay tier (the zoo's policies stay as they are).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @zoo_option
 def train_behavior_command(scenario: str, steps: int | None, seed: int, algorithm: str, run_dir: str | None,
-                           resume: bool, quiet: bool, zoo_dir: str | None) -> None:
+                           resume: bool, for_medium_replay: bool, quiet: bool, zoo_dir: str | None) -> None:
     """Train SCENARIO's behaviour policy online and store early/medium/expert checkpoints in the zoo."""
     from collectors.behavior import ZOO_DIR, default_config, train_behavior
     if not get_spec(scenario).simulator:
@@ -82,6 +87,16 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
     if get_spec(scenario).discrete:
         raise MadataError(f"{scenario} has no behaviour-policy trainer yet (SMAX: docs/smax.md); "
                           f"trainable scenarios: {', '.join(n for n in scenario_names() if not get_spec(n).discrete)}")
+    if for_medium_replay:
+        if algorithm or run_dir or resume:
+            raise MadataError("--for-medium-replay takes the zoo entry's own configuration; drop --algorithm, "
+                              "--run-dir and --resume (--env-steps caps the run)")
+        from collectors.medium_replay import train_replay_run
+        extra = train_replay_run(scenario, seed, Path(zoo_dir) if zoo_dir else ZOO_DIR, progress=not quiet,
+                                 max_steps=steps)
+        click.echo(f"{scenario}: seed {seed} reached medium ({extra['eval_mean']:.3f} >= {extra['target']:.3f}) at "
+                   f"step {extra['stop_step']}; added to its medium-replay")
+        return
     config = default_config(scenario, steps=steps, seed=seed, algorithm=algorithm)
     resumable = config.algorithm in ("td3", "mappo")
     if not resumable and (resume or run_dir):
@@ -100,7 +115,7 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
         click.echo(f"  {role:<6} step {policy['step']:>8}: {policy['return_mean']:10.3f} +- "
                    f"{policy['return_std']:.3f} over {policy['episodes']} episodes  sha256 {policy['sha256'][:16]}")
     click.echo(f"  medium-replay buffer: {entry['medium_replay']['steps']} steps, "
-               f"{entry['medium_replay']['episodes']} episodes")
+               f"{entry['medium_replay']['episodes']} episodes (more seeds: --for-medium-replay)")
 
 
 COMMANDS.append(train_behavior_command)
@@ -295,8 +310,12 @@ def zoo_markdown(index: dict) -> str:
         if {"random", "scripted", "expert"} <= scores.keys():
             share = f"{100 * (scores['expert'] - scores['random']) / (scores['scripted'] - scores['random']):.0f}%"
         replay = entry["medium_replay"]
+        extra = replay.get("extra_runs", [])
+        steps = replay["steps"] + sum(run["stop_step"] for run in extra)
+        episodes = replay["episodes"] + sum(run["episodes"] for run in extra)
+        seeds = f" (seeds {', '.join(str(s) for s in [entry['seed']] + [r['seed'] for r in extra])})" if extra else ""
         references.append(f"| {scenario} | {shown('random')} | {shown('scripted')} | {shown('expert')} | {share} | "
-                          f"{replay['steps']:,} / {replay['episodes']:,} | `{entry['command']}` |")
+                          f"{steps:,} / {episodes:,}{seeds} | `{entry['command']}` |")
         for name, value, source in LITERATURE.get(scenario, []):
             literature.append(f"| {scenario} | {name} | {value:,.0f} | {source} |")
         points = ", ".join(f"{_steps(c['step'])}: {c['eval_mean']:.1f}" for c in entry["checkpoints"])

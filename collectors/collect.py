@@ -122,12 +122,8 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
 
 
 def references_for(spec: ScenarioSpec, version: int) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
-    """The registry's references that hold for a `-v<version>` dataset (version N = zoo version
-    N): the expert reference is a zoo policy's, so one measured on another zoo version is left
-    off the card (normalized scores then refuse, rather than use another zoo's expert)."""
-    details = {tier: info for tier, info in spec.reference_details.items()
-               if tier != "expert" or info.get("zoo_version", 0) == version}
-    return {tier: score for tier, score in spec.reference_scores.items() if tier in details}, details
+    """The registry's references for a `-v<version>` dataset (`ScenarioSpec.references_for`)."""
+    return spec.references_for(version)
 
 
 def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, zoo_version: int, policy: BehaviorPolicy,

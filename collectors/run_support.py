@@ -19,9 +19,17 @@ def progress_bar(config: TrainConfig, start: int, stop_at: int | None, progress:
                 mininterval=2.0)
 
 
+class TargetReached(Exception):
+    """Ends a run early, between two steps, once a periodic evaluation met `stop_when`."""
+
+
 def snapshot_evaluator(config: TrainConfig, bar: tqdm, evaluate: bool, progress: bool,
-                       actor_of: Callable[[Any], MLPActor]) -> Callable[[int, Any], dict[str, Any]]:
-    """`on_snapshot(step, learner)`: the snapshot's deterministic return over the periodic episodes."""
+                       actor_of: Callable[[Any], MLPActor],
+                       stop_when: Callable[[float], bool] | None = None) -> Callable[[int, Any], dict[str, Any]]:
+    """`on_snapshot(step, learner)`: the snapshot's deterministic return over the periodic episodes.
+    With `stop_when`, a mean it accepts marks the run as done (`stop_after`)."""
+    reached: list[int] = []
+
     def on_snapshot(step: int, learner: Any) -> dict[str, Any]:
         if not evaluate:
             return {}
@@ -29,8 +37,21 @@ def snapshot_evaluator(config: TrainConfig, bar: tqdm, evaluate: bool, progress:
                                  PERIODIC_EVAL_SEED + config.seed)
         if progress:
             bar.write(f"step {step}: eval return {returns.mean():.2f} +- {returns.std():.2f}")
+        if stop_when is not None and step > 0 and stop_when(float(returns.mean())):
+            reached.append(step)
         return {"eval_mean": float(returns.mean()), "eval_std": float(returns.std())}
+    on_snapshot.reached = reached  # type: ignore[attr-defined]
     return on_snapshot
+
+
+def stop_after(on_snapshot: Callable[[int, Any], dict[str, Any]], callback: Callable[..., None]) -> Callable[..., None]:
+    """`callback`, then TargetReached once `on_snapshot` has accepted an evaluation: the loop's
+    per-step (TD3) or per-rollout (MAPPO) hook, called after that step's snapshot was stored."""
+    def hook(*args: Any) -> None:
+        callback(*args)
+        if getattr(on_snapshot, "reached", None):
+            raise TargetReached(on_snapshot.reached[0])
+    return hook
 
 
 def checkpoint_saver(run_dir: Path | None, meta: dict[str, Any]) -> Callable[[Any], None] | None:

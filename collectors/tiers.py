@@ -18,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from collectors.behavior import (ActorPolicy, MLPActor, action_layout, cut_at_step, joint_to_padded,
-                                 load_zoo_actor, regenerate_medium_replay, zoo_entry)
+                                 load_zoo_actor, zoo_entry)
+from collectors.medium_replay import regenerate_medium_replay
 from collectors.rollout import rollout
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec, get_spec
@@ -238,11 +239,15 @@ def prepare_medium_replay(spec: ScenarioSpec, seed: int, zoo: Path | None) -> Ru
                                     f"(the warm-up, learning_starts)"}] if warmup else []
         exploration = ("its Gaussian policy, whose standard deviation it learns" if algorithm in ("mappo", "ppo")
                        else f"exploration noise sigma {entry['config'].get('exploration_sigma')}")
+        runs = report.get("runs", [report | {"seed": entry["seed"]}])
+        spans = "; ".join(f"seed {run['seed']}: steps {warmup} to {run['stop_step']}" for run in runs)
         policies.append({"id": f"{algorithm}-training-exploration", "checksum": None,
-                         "description": f"the {algorithm.upper()} learner while training ({exploration}), "
-                                        f"steps {warmup} to {report['stop_step']}"})
+                         "description": f"the {algorithm.upper()} learner while training ({exploration}), {spans}"})
+        source = ("re-run of the zoo training up to its medium checkpoint" if len(runs) == 1 else
+                  f"re-runs of the zoo training with seeds {', '.join(str(r['seed']) for r in runs)}, "
+                  f"each up to its own medium checkpoint, one after another")
         return TierData({"": episodes}, policies, "joint",
-                        {"action_noise": None, "source": "re-run of the zoo training up to its medium checkpoint",
+                        {"action_noise": None, "source": source,
                          "buffer_steps": buffer_steps, "steps_cap_applied": steps < buffer_steps,
                          "workers_used": 1, "regeneration": report})
     return run

@@ -10,14 +10,14 @@ state between rollouts; `--resume` continues it bit for bit and may raise the bu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from collectors.actors import Checkpoint, MLPActor
 from collectors.joint_env import JointEnv
 from collectors.mappo import PPOHyperparameters, PPOTrainer
-from collectors.run_support import checkpoint_saver, progress_bar, snapshot_evaluator
+from collectors.run_support import TargetReached, checkpoint_saver, progress_bar, snapshot_evaluator, stop_after
 from collectors.train_config import TrainConfig, validate_config
 from collectors.train_td3 import restore, shared_actor_layout
 from madatasets.errors import MadataError
@@ -38,9 +38,11 @@ def mappo_hyperparameters(config: TrainConfig) -> tuple[PPOHyperparameters, int]
 
 def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = None, record: bool = False,
               progress: bool = True, run_dir: Path | None = None, resume: bool = False,
-              save_every_seconds: float = 300.0) -> tuple[list[Checkpoint], list[dict[str, Any]], PPOTrainer]:
+              save_every_seconds: float = 300.0, stop_when: Callable[[float], bool] | None = None
+              ) -> tuple[list[Checkpoint], list[dict[str, Any]], PPOTrainer]:
     """Train (or continue) MAPPO; returns the checkpoints, the recorded episodes (with
-    `record=True`, in episode-index order) and the trainer."""
+    `record=True`, in episode-index order) and the trainer. `stop_when(eval_mean)` ends
+    the run after the first periodic evaluation it accepts."""
     torch.set_num_threads(1)
     params, horizon = mappo_hyperparameters(config)
     envs = [JointEnv(config.scenario, config.seed, 0, record=record, reward_shaping=config.reward_shaping)
@@ -63,11 +65,14 @@ def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = 
 
     bar = progress_bar(config, trainer.state.step, stop_at, progress)
     on_snapshot = snapshot_evaluator(config, bar, evaluate, progress,
-                                     lambda learner: MLPActor(*learner.actor.numpy_layers()))
+                                     lambda learner: MLPActor(*learner.actor.numpy_layers()), stop_when)
     save = checkpoint_saver(run_dir, meta)
-    trainer.run(config.steps, env_reset, env_step, on_snapshot, config.eval_every, save=save,
-                save_every_seconds=save_every_seconds, stop_at=stop_at,
-                on_rollout=lambda step, batch: bar.update(step - bar.n))
+    try:
+        trainer.run(config.steps, env_reset, env_step, on_snapshot, config.eval_every, save=save,
+                    save_every_seconds=save_every_seconds, stop_at=stop_at,
+                    on_rollout=stop_after(on_snapshot, lambda step, batch: bar.update(step - bar.n)))
+    except TargetReached:
+        pass
     bar.close()
     recorded = sorted((index, episode) for copy, env in enumerate(envs)
                       for index, episode in zip(indices[copy], env.episodes))

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from collectors.actors import Checkpoint, MLPActor
 from collectors.joint_env import JointEnv
-from collectors.run_support import checkpoint_saver, progress_bar, snapshot_evaluator
+from collectors.run_support import TargetReached, checkpoint_saver, progress_bar, snapshot_evaluator, stop_after
 from collectors.train_config import TrainConfig
 from collectors.td3 import TD3Hyperparameters, TD3Trainer, load_checkpoint
 from madatasets.errors import MadataError
@@ -114,11 +114,13 @@ def replay_checksum(trainer: TD3Trainer, steps: int) -> str:
 
 def run_td3(config: TrainConfig, evaluate: bool = True, stop_at: int | None = None, record: bool = False,
             progress: bool = True, run_dir: Path | None = None, resume: bool = False,
-            save_every_seconds: float = 300.0) -> tuple[list[Checkpoint], JointEnv, TD3Trainer]:
+            save_every_seconds: float = 300.0,
+            stop_when: Callable[[float], bool] | None = None) -> tuple[list[Checkpoint], JointEnv, TD3Trainer]:
     """Train (or continue training) TD3; returns the checkpoints, the env and the trainer.
 
     With `run_dir`, the trainer's state is saved there at episode boundaries (every
     `save_every_seconds` and at the end); `resume=True` starts from that state.
+    `stop_when(eval_mean)` ends the run after the first periodic evaluation it accepts.
     Recording (`record=True`, for medium-replay) needs a run from step 0.
     """
     torch.set_num_threads(1)
@@ -150,10 +152,14 @@ def run_td3(config: TrainConfig, evaluate: bool = True, stop_at: int | None = No
 
     bar = progress_bar(config, trainer.state.step, stop_at, progress)
     on_snapshot = snapshot_evaluator(config, bar, evaluate, progress,
-                                     lambda learner: actor_of(*learner.actor.numpy_layers()))
+                                     lambda learner: actor_of(*learner.actor.numpy_layers()), stop_when)
     save = checkpoint_saver(run_dir, meta)
-    trainer.run(config.steps, env_reset, env_step, on_snapshot, config.eval_every, save=save,
-                save_every_seconds=save_every_seconds, stop_at=stop_at, on_step=lambda step: bar.update(1))
+    try:
+        trainer.run(config.steps, env_reset, env_step, on_snapshot, config.eval_every, save=save,
+                    save_every_seconds=save_every_seconds, stop_at=stop_at,
+                    on_step=stop_after(on_snapshot, lambda step: bar.update(1)))
+    except TargetReached:
+        pass
     bar.close()
     checkpoints = [Checkpoint(s["step"], actor_of(s["weights"], s["biases"]), s.get("eval_mean"), s.get("eval_std"),
                               s["before_updates"]) for s in trainer.state.snapshots]

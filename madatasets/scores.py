@@ -9,8 +9,13 @@ from madatasets.scenarios import get_spec
 
 
 def reference_scores(scenario_or_id: str) -> dict[str, float]:
-    """The scenario's reference scores; accepts 'mpe-spread-3' or 'mpe-spread-3/expert-v0'."""
-    return get_spec(scenario_or_id.split("/")[0]).reference_scores
+    """The scenario's reference scores; accepts 'mpe-spread-3' (the current zoo's expert) or a
+    dataset id such as 'mpe-spread-3/expert-v0' (the expert of the zoo that made `-v0`)."""
+    if "/" in scenario_or_id:
+        from madatasets.ids import parse_id
+        dataset_id = parse_id(scenario_or_id)
+        return get_spec(dataset_id.scenario).references_for(dataset_id.version)[0]
+    return get_spec(scenario_or_id).reference_scores
 
 
 def normalized_score(scenario_or_id: str, returns: float | np.ndarray) -> float | np.ndarray:

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from madatasets.backends import _Backend
 
 REFERENCE_SCORES_PATH = Path(__file__).with_name("reference_scores.json")
+# An earlier zoo's expert reference, kept when a new zoo's expert is recorded so that
+# `-v<N>` datasets made with zoo N keep their yardstick: "expert@zoo-v<N>".
+ARCHIVED_EXPERT = "expert@zoo-v"
 
 
 @dataclass(frozen=True)
@@ -68,14 +71,33 @@ class ScenarioSpec:
 
     @property
     def reference_scores(self) -> dict[str, float]:
-        """{'random': R, 'expert': R} where measured (see reference_scores.json)."""
-        entry = _load_reference_scores().get(self.name, {})
-        return {tier: float(info["mean"]) for tier, info in entry.items()
-                if info.get("scenario_version") == self.version}
+        """{'random': R, 'expert': R} where measured (see reference_scores.json); the expert
+        is the current zoo's (earlier zoos' experts: `expert_reference`)."""
+        return {tier: float(info["mean"]) for tier, info in self.reference_details.items()}
 
     @property
     def reference_details(self) -> dict[str, dict[str, Any]]:
         """Per reference: mean, standard error, episodes, policy, and the zoo version of zoo-made ones."""
+        return {tier: info for tier, info in self._references().items() if ARCHIVED_EXPERT not in tier}
+
+    def expert_reference(self, zoo_version: int) -> dict[str, Any] | None:
+        """The expert reference measured on zoo version `zoo_version`, current or archived."""
+        for tier, info in self._references().items():
+            if (tier == "expert" or tier.startswith(ARCHIVED_EXPERT)) and info.get("zoo_version", 0) == zoo_version:
+                return info
+        return None
+
+    def references_for(self, version: int) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+        """The references that hold for a `-v<version>` dataset (made with zoo version N = its
+        version): the zoo-independent ones and the expert measured on that zoo. Without one,
+        the expert is left off (normalized scores then refuse, rather than use another zoo's)."""
+        details = {tier: info for tier, info in self.reference_details.items() if tier != "expert"}
+        expert = self.expert_reference(version)
+        if expert is not None:
+            details["expert"] = expert
+        return {tier: float(info["mean"]) for tier, info in details.items()}, details
+
+    def _references(self) -> dict[str, dict[str, Any]]:
         entry = _load_reference_scores().get(self.name, {})
         keys = ("mean", "stderr", "std", "episodes", "policy", "zoo_version", "seed")
         return {tier: {k: info[k] for k in keys if k in info} for tier, info in entry.items()
@@ -117,7 +139,11 @@ def record_reference(scenario: str, tier: str, entry: dict[str, Any], path: Path
     """
     path = Path(path) if path is not None else REFERENCE_SCORES_PATH
     scores = json.loads(path.read_text()) if path.exists() else {}
-    scores.setdefault(scenario, {})[tier] = entry
+    references = scores.setdefault(scenario, {})
+    previous = references.get(tier)
+    if tier == "expert" and previous is not None and previous.get("zoo_version", 0) != entry.get("zoo_version", 0):
+        references[f"{ARCHIVED_EXPERT}{previous.get('zoo_version', 0)}"] = previous
+    references[tier] = entry
     staging = path.with_name(f".{path.name}.{os.getpid()}")
     staging.write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
     os.replace(staging, path)

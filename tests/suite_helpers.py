@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-TINY_DATASETS = ("mpe-spread-3/random-v0", "mpe-spread-3/medium-v0")
+TINY_DATASETS = ("mpe-spread-3/random-v1", "mpe-spread-3/medium-v1")
 
 
 def tiny_suite(folder: Path, store: str | None = None, name: str = "tiny", seeds: int = 2,

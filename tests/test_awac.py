@@ -89,7 +89,7 @@ def test_harness_trains_awac_as_an_offline_baseline(tmp_path):
     from collectors.collect import collect
     store = tmp_path / "store"
     collect("hopper-3x1", "random", steps=300, store=store, progress=False)
-    result = train_run(RunSpec(algorithm="awac", dataset_id="hopper-3x1/random-v0", updates=20, eval_every=10,
+    result = train_run(RunSpec(algorithm="awac", dataset_id="hopper-3x1/random-v1", updates=20, eval_every=10,
                                eval_episodes=2, store=str(store), out_dir=str(tmp_path / "out"), progress=False,
                                overrides=("hidden=32,32",)))
     assert result["label"] == "awac[hidden=32,32]" and len(result["curve"]) == 2

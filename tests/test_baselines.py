@@ -19,7 +19,7 @@ from benchmarks.reference import LoopedMLP
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec
 
-SPREAD = "mpe-spread-3/random-v0"
+SPREAD = "mpe-spread-3/random-v1"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -223,7 +223,7 @@ def test_same_seed_same_numbers_and_checkpoint_reruns_the_final_evaluation(store
     assert saved["schema"] == "madata.results" and saved["schema_version"] == 1
     assert saved["dataset"]["checksums"] and saved["final"]["update"] == 4 and len(saved["curve"]) == 2
     assert saved["normalized_available"] is (saved["final"]["normalized"] is not None)
-    rerun = evaluate_checkpoint(str(tmp_path / "a" / "mpe-spread-3" / "random-v0" / "omar[batch_size=32]" / "seed_3.pt"),
+    rerun = evaluate_checkpoint(str(tmp_path / "a" / "mpe-spread-3" / "random-v1" / "omar[batch_size=32]" / "seed_3.pt"),
                                 episodes=2)
     assert rerun["returns"] == first["final"]["returns"]
 
@@ -240,21 +240,21 @@ def test_report_gives_mean_std_and_iqm_with_interval(tmp_path):
                         "dataset": {"id": SPREAD, "scenario": "mpe-spread-3"},
                         "final": {"mean_return": ret, "normalized": norm}, "curve": []})
     table = markdown_report(results, reps=200)
-    assert "| mpe-spread-3/random-v0 | omar | 3 | 5 | 20.0 ± 8.2 |" in table
+    assert "| mpe-spread-3/random-v1 | omar | 3 | 5 | 20.0 ± 8.2 |" in table
     for result in results:
         result["final"]["normalized"] = None
     assert "n/a (no reference scores)" in markdown_report(results, reps=200)
 
 
 def test_presets_follow_the_paper_and_the_released_code():
-    paper, _ = build_config("omar", "mpe-spread-3/medium-replay-v0", "paper")
+    paper, _ = build_config("omar", "mpe-spread-3/medium-replay-v1", "paper")
     assert paper.tau == 0.5 and paper.gamma == 0.99 and paper.batch_size == 1024 and paper.cql_weight == 1.0
-    released, _ = build_config("omar", "mpe-spread-3/expert-v0", "released-code")
+    released, _ = build_config("omar", "mpe-spread-3/expert-v1", "released-code")
     assert released.gamma == 0.95 and released.tau == 1.0 and released.policy_noise == 0.0
     assert released.cql_policy_actions == 0 and released.input_batchnorm and released.actor_l2 == 1e-3
-    cheetah, _ = build_config("macql", "halfcheetah-2x3/medium-v0", "released-code")
+    cheetah, _ = build_config("macql", "halfcheetah-2x3/medium-v1", "released-code")
     assert cheetah.gamma == 0.99 and cheetah.cql_weight == 1.0
-    config, _ = build_config("omar", "mpe-spread-3/expert-v0", "paper", "centralized", ["tau=0.25", "hidden=32,32"])
+    config, _ = build_config("omar", "mpe-spread-3/expert-v1", "paper", "centralized", ["tau=0.25", "hidden=32,32"])
     assert config.tau == 0.25 and config.hidden == (32, 32) and config.critic == "centralized"
 
 
@@ -275,7 +275,7 @@ def test_replay_bootstraps_truncated_episode_ends(spread_replay):
     (lambda: build_config("omar", SPREAD, overrides=["sampler=grid"]), "unknown sampler"),
     (lambda: build_config("bc", SPREAD, critic="centralized"), "no centralized-critic variant"),
     (lambda: build_config("omar", SPREAD, preset="best"), "unknown preset"),
-    (lambda: build_config("omar", "mpe-spread-3/great-v0"), "unknown quality"),
+    (lambda: build_config("omar", "mpe-spread-3/great-v1"), "unknown quality"),
 ])
 def test_bad_input_raises_one_line_errors(call, message):
     with pytest.raises(MadataError) as error:
@@ -288,7 +288,7 @@ def test_cli_reports_bad_input_in_one_line_with_exit_2(store, tmp_path):
     from madatasets.cli import cli
     runner = CliRunner()
     cases = [
-        ["bench", "omar", "--dataset", "mpe-spread-3/expert-v0", "--store", store, "--steps", "1"],
+        ["bench", "omar", "--dataset", "mpe-spread-3/expert-v1", "--store", store, "--steps", "1"],
         ["bench", "omar", "--dataset", SPREAD, "--store", store, "--set", "nonsense"],
         ["evaluate", str(tmp_path / "missing.pt")],
         ["report", str(tmp_path)],

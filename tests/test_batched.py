@@ -11,7 +11,7 @@ from benchmarks.reference import LoopedMLP
 from benchmarks.reference import compare_update, make_replay
 from madatasets.dataset import load
 
-HOPPER = "hopper-3x1/random-v0"
+HOPPER = "hopper-3x1/random-v1"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

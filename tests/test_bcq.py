@@ -20,7 +20,7 @@ from madatasets.dataset import AgentDataset, load
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec
 
-HOPPER = "hopper-3x1/random-v0"
+HOPPER = "hopper-3x1/random-v1"
 
 
 @pytest.fixture(scope="module")

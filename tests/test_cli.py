@@ -15,17 +15,17 @@ def madata(*args, cwd=None):
 def test_collect_list_info_verify_stats(store_path, tmp_path):
     result = madata("collect", "mpe-spread-3", "--env-steps", "200", "--quiet", "--store", str(store_path))
     assert result.returncode == 0, result.stderr
-    assert "wrote mpe-spread-3/random-v0: 200 steps" in result.stdout
+    assert "wrote mpe-spread-3/random-v1: 200 steps" in result.stdout
     listing = madata("list", "--store", str(store_path))
-    assert "mpe-spread-3/random-v0" in listing.stdout
+    assert "mpe-spread-3/random-v1" in listing.stdout
     table = madata("list", "--markdown", "--store", str(store_path)).stdout.splitlines()
-    assert table[0].startswith("| dataset | steps") and table[2].startswith("| mpe-spread-3/random-v0 | 200 | 8 (8) |")
+    assert table[0].startswith("| dataset | steps") and table[2].startswith("| mpe-spread-3/random-v1 | 200 | 8 (8) |")
     assert "collect mpe-spread-3 --env-steps 200" in table[2]
-    card = json.loads(madata("info", "mpe-spread-3/random-v0", "--json", "--store", str(store_path)).stdout)
+    card = json.loads(madata("info", "mpe-spread-3/random-v1", "--json", "--store", str(store_path)).stdout)
     assert card["total_steps"] == 200
-    assert "ok mpe-spread-3/random-v0" in madata("verify", "mpe-spread-3/random-v0", "--store", str(store_path)).stdout
+    assert "ok mpe-spread-3/random-v1" in madata("verify", "mpe-spread-3/random-v1", "--store", str(store_path)).stdout
     plot = tmp_path / "returns.png"
-    stats = madata("stats", "mpe-spread-3/random-v0", "--plot", str(plot), "--store", str(store_path))
+    stats = madata("stats", "mpe-spread-3/random-v1", "--plot", str(plot), "--store", str(store_path))
     assert stats.returncode == 0, stats.stderr
     assert "agent 0" in stats.stdout and plot.stat().st_size > 1000
 
@@ -38,10 +38,10 @@ def test_collect_list_info_verify_stats(store_path, tmp_path):
     (["collect", "mpe-spread-3", "--workers", "0"], "--workers"),
     (["info", "mpe-spread-3/random-v9"], "not found"),
     (["info", "spread"], "expected <scenario>/<quality>-v<N>"),
-    (["verify", "nope/random-v0"], "unknown scenario"),
-    (["stats", "mpe-spread-3/random-v0", "--plot", "out.txt"], ".png"),
-    (["export", "mpe-spread-3/random-v0", "--format", "hdf5"], "--out"),
-    (["export", "mpe-spread-3/random-v0", "--format", "minari", "--agent", "7"], "out of range"),
+    (["verify", "nope/random-v1"], "unknown scenario"),
+    (["stats", "mpe-spread-3/random-v1", "--plot", "out.txt"], ".png"),
+    (["export", "mpe-spread-3/random-v1", "--format", "hdf5"], "--out"),
+    (["export", "mpe-spread-3/random-v1", "--format", "minari", "--agent", "7"], "out of range"),
 ])
 def test_bad_input_is_one_line_exit_2(args, expected, store_path):
     madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
@@ -74,20 +74,20 @@ def test_help_on_every_command():
 def _damage_group_metadata(store_path) -> None:
     import os
     from pathlib import Path
-    group = Path(os.path.realpath(Path(store_path) / "mpe-spread-3" / "random-v0")) / "data.zarr"
+    group = Path(os.path.realpath(Path(store_path) / "mpe-spread-3" / "random-v1")) / "data.zarr"
     (group / "zarr.json").write_text("{ garbage")
 
 
 @pytest.mark.parametrize("args, expected", [
     (["list", "--store", "/nonexistent-typo"], "no madata store"),
-    (["info", "mpe-spread-3/random-v0\n"], "invalid dataset id"),
+    (["info", "mpe-spread-3/random-v1\n"], "invalid dataset id"),
     (["info", "mpe-spread-3/random-v\uff10"], "invalid dataset id"),          # a full-width digit
     (["info", "mpe-spread-3/random-v" + "9" * 300], "invalid dataset id"),
     (["collect", "mpe-spread-3", "--version", "9" * 300], "--version"),
     (["collect", "mpe-spread-3", "--env-steps", "10", "--store", "{file}/store"], "not a directory"),
-    (["bench", "bc", "--dataset", "mpe-spread-3/random-v0", "--updates", "1", "--out", "{file}/out"], "{file}"),
-    (["export", "mpe-spread-3/random-v0", "--format", "hdf5", "--out", "/nonexistent/x.h5"], "/nonexistent"),
-    (["stats", "mpe-spread-3/random-v0", "--plot", "/nonexistent/x.png"], "does not exist"),
+    (["bench", "bc", "--dataset", "mpe-spread-3/random-v1", "--updates", "1", "--out", "{file}/out"], "{file}"),
+    (["export", "mpe-spread-3/random-v1", "--format", "hdf5", "--out", "/nonexistent/x.h5"], "/nonexistent"),
+    (["stats", "mpe-spread-3/random-v1", "--plot", "/nonexistent/x.png"], "does not exist"),
     (["report", "{tmp}/results", "--plot", "/nonexistent/x.png"], "does not exist"),
     (["report", "{tmp}/badutf8"], "is not readable JSON"),
     (["report", "{tmp}/schemaless"], "'curve'"),
@@ -114,8 +114,8 @@ def test_more_bad_input_is_one_line_exit_2(args, expected, store_path, tmp_path)
     assert len(lines) == 1 and lines[0].startswith("madata: error:") and expected in lines[0], result.stderr
 
 
-@pytest.mark.parametrize("command", [["list"], ["verify", "mpe-spread-3/random-v0"],
-                                     ["stats", "mpe-spread-3/random-v0"], ["info", "mpe-spread-3/random-v0"]])
+@pytest.mark.parametrize("command", [["list"], ["verify", "mpe-spread-3/random-v1"],
+                                     ["stats", "mpe-spread-3/random-v1"], ["info", "mpe-spread-3/random-v1"]])
 def test_a_damaged_dataset_is_one_line_exit_2(command, store_path):
     madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
     _damage_group_metadata(store_path)
@@ -135,13 +135,13 @@ def test_bench_on_a_corrupted_dataset_refuses_and_writes_no_results(store_path, 
     import os
     from pathlib import Path
     madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
-    group = Path(os.path.realpath(Path(store_path) / "mpe-spread-3" / "random-v0")) / "data.zarr"
+    group = Path(os.path.realpath(Path(store_path) / "mpe-spread-3" / "random-v1")) / "data.zarr"
     shard = next(p for p in sorted((group / "rewards" / "c").rglob("*")) if p.is_file())
     data = bytearray(shard.read_bytes())
     data[len(data) // 3] ^= 0x10
     shard.write_bytes(bytes(data))
     out = tmp_path / "results"
-    result = madata("bench", "bc", "--dataset", "mpe-spread-3/random-v0", "--updates", "2", "--seeds", "1",
+    result = madata("bench", "bc", "--dataset", "mpe-spread-3/random-v1", "--updates", "2", "--seeds", "1",
                     "--out", str(out), "--quiet", "--store", str(store_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -153,7 +153,7 @@ def test_bench_on_a_corrupted_dataset_refuses_and_writes_no_results(store_path, 
 def test_a_second_hdf5_export_needs_overwrite(store_path, tmp_path):
     madata("collect", "mpe-spread-3", "--env-steps", "50", "--quiet", "--store", str(store_path))
     target = tmp_path / "x.h5"
-    base = ["export", "mpe-spread-3/random-v0", "--format", "hdf5", "--out", str(target), "--store", str(store_path)]
+    base = ["export", "mpe-spread-3/random-v1", "--format", "hdf5", "--out", str(target), "--store", str(store_path)]
     assert madata(*base).returncode == 0
     again = madata(*base)
     assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr

@@ -107,7 +107,7 @@ def bench(*args: str):
 
 
 def test_bench_takes_updates_and_still_takes_steps_with_a_deprecation(store, tmp_path):
-    common = ["bc", "--dataset", "mpe-spread-3/random-v0", "--seed", "0", "--eval-episodes", "1", "--quiet",
+    common = ["bc", "--dataset", "mpe-spread-3/random-v1", "--seed", "0", "--eval-episodes", "1", "--quiet",
               "--set", "batch_size=8", "--store", store]
     new = bench(*common, "--updates", "2", "--out", str(tmp_path / "new"))
     old = bench(*common, "--steps", "2", "--out", str(tmp_path / "old"))
@@ -125,5 +125,5 @@ def test_bench_takes_updates_and_still_takes_steps_with_a_deprecation(store, tmp
     (["--deployments", "2"], "applies to `madata bench otc` only"),
 ])
 def test_bad_bench_input_is_one_line_and_exit_2(store, tmp_path, args, message):
-    result = bench("bc", "--dataset", "mpe-spread-3/random-v0", "--store", store, "--out", str(tmp_path), *args)
+    result = bench("bc", "--dataset", "mpe-spread-3/random-v1", "--store", store, "--out", str(tmp_path), *args)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output

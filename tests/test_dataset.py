@@ -21,7 +21,7 @@ from madatasets.scenarios import make
 def hopper(store_path):
     # Hopper terminates early under random actions: many episode ends in few steps.
     collect("hopper-3x1", "random", steps=800, seed=3, store=store_path, progress=False)
-    return madatasets.load("hopper-3x1/random-v0", store=store_path)
+    return madatasets.load("hopper-3x1/random-v1", store=store_path)
 
 
 def test_next_observation_at_episode_ends_is_exact(hopper):
@@ -89,19 +89,19 @@ def test_killed_collect_leaves_no_visible_dataset(store_path):
     process.wait()
     assert madatasets.list_datasets(store_path) == []
     with pytest.raises(MadataError, match="not found"):
-        madatasets.load("halfcheetah-2x3/random-v0", store=store_path)
+        madatasets.load("halfcheetah-2x3/random-v1", store=store_path)
     # The lock died with the process: a new collector can write the id.
     collect("halfcheetah-2x3", "random", steps=100, store=store_path, progress=False)
-    assert madatasets.list_datasets(store_path) == ["halfcheetah-2x3/random-v0"]
+    assert madatasets.list_datasets(store_path) == ["halfcheetah-2x3/random-v1"]
 
 
 def test_typed_card_and_episodes(hopper):
     from madatasets.episode import DatasetCard, Episode
     card = hopper.card
     assert isinstance(card, DatasetCard)
-    assert (card.scenario, card.quality, card.version) == ("hopper-3x1", "random", 0)
+    assert (card.scenario, card.quality, card.version) == ("hopper-3x1", "random", 1)
     assert card.total_steps == len(hopper) and card["total_steps"] == len(hopper)   # still the card's mapping
-    assert card.to_dict()["id"] == card.id == "hopper-3x1/random-v0"
+    assert card.to_dict()["id"] == card.id == "hopper-3x1/random-v1"
     episodes = list(hopper.episodes())
     assert all(isinstance(e, Episode) for e in episodes)
     assert [len(e) for e in episodes] == np.diff(np.concatenate([[0], hopper.episode_ends])).tolist()

@@ -15,7 +15,7 @@ from madatasets.export import export_hdf5, export_minari
 @pytest.fixture
 def spread(store_path):
     collect("mpe-spread-3", "random", steps=120, seed=2, store=store_path, progress=False)
-    return madatasets.load("mpe-spread-3/random-v0", store=store_path)
+    return madatasets.load("mpe-spread-3/random-v1", store=store_path)
 
 
 def test_hdf5_holds_every_array_and_the_card(spread, tmp_path):

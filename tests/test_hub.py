@@ -21,7 +21,7 @@ from madatasets.hub.index import parse_index
 from madatasets.integrity import card_digest
 from madatasets.store import Store
 
-ID = "mpe-spread-3/random-v0"
+ID = "mpe-spread-3/random-v1"
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def quick_retries(monkeypatch):
 def source(tmp_path_factory):
     root = Path(random_store(tmp_path_factory))
     from collectors.collect import collect
-    collect("mpe-spread-3", "random", steps=120, seed=1, store=root, version=1, progress=False)
+    collect("mpe-spread-3", "random", steps=120, seed=1, store=root, version=2, progress=False)
     return root
 
 
@@ -232,7 +232,7 @@ def test_a_missing_file_is_a_404_in_one_line(remote, tmp_path, capsys):
 
 
 def test_an_unknown_id_and_an_unknown_revision(remote, tmp_path, capsys):
-    code, _, err = run_cli(capsys, "download", "mpe-spread-3/expert-v0", "--remote", str(remote),
+    code, _, err = run_cli(capsys, "download", "mpe-spread-3/expert-v1", "--remote", str(remote),
                            "--store", str(tmp_path / "s"))
     one_line_error(code, err, "is not on the remote")
     code, _, err = run_cli(capsys, "download", f"{ID}@ffffffff", "--remote", str(remote), "--store", str(tmp_path / "s"))
@@ -264,7 +264,7 @@ def test_a_slow_server_times_out_in_one_line(remote, tmp_path, capsys, monkeypat
 
 def test_mirrors_first_match_wins_and_unreachable_ones_are_skipped(source, remote, tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty-remote"
-    publish("mpe-spread-3/random-v1", str(empty), source)
+    publish("mpe-spread-3/random-v2", str(empty), source)
     dead = "http://127.0.0.1:9"                        # the discard port: nothing listens
     monkeypatch.setenv("MADATA_RETRIES", "1")
     monkeypatch.setenv("MADATA_REMOTE", f"{dead} {empty} {remote}")
@@ -274,7 +274,7 @@ def test_mirrors_first_match_wins_and_unreachable_ones_are_skipped(source, remot
     assert code == 0, err
     rows = out.splitlines()
     assert rows[0].split()[:2] == ["id@revision", "tier"] and rows[0].endswith("remote")
-    assert rows[1].startswith("mpe-spread-3/random-v1@") and rows[1].split()[-2:] == ["no", str(empty)]
+    assert rows[1].startswith("mpe-spread-3/random-v2@") and rows[1].split()[-2:] == ["no", str(empty)]
     assert rows[2].startswith(f"{ID}@") and rows[2].split()[-2:] == ["yes", str(remote)]
     assert "127.0.0.1:9" in err and "warning" in err
 
@@ -329,14 +329,14 @@ def test_two_concurrent_publishes_keep_both_entries(source, tmp_path, monkeypatc
             publish(dataset_id, str(folder), source)
         except Exception as error:  # noqa: BLE001  (reported below)
             errors.append(error)
-    threads = [threading.Thread(target=run, args=(i,)) for i in (ID, "mpe-spread-3/random-v1")]
+    threads = [threading.Thread(target=run, args=(i,)) for i in (ID, "mpe-spread-3/random-v2")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert not errors
     ids = sorted(e["id"] for e in json.loads((folder / "index.json").read_text())["datasets"])
-    assert ids == [ID, "mpe-spread-3/random-v1"]
+    assert ids == [ID, "mpe-spread-3/random-v2"]
     assert not (folder / "index.json.lock").exists()
 
 

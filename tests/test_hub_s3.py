@@ -21,7 +21,7 @@ from madatasets.hub import download, publish
 pytest.importorskip("moto.server")
 boto3 = pytest.importorskip("boto3")
 
-ID = "mpe-spread-3/random-v0"
+ID = "mpe-spread-3/random-v1"
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def source(tmp_path_factory):
     from pathlib import Path
     from collectors.collect import collect
     root = Path(random_store(tmp_path_factory))
-    collect("mpe-spread-3", "random", steps=120, seed=1, store=root, version=1, progress=False)
+    collect("mpe-spread-3", "random", steps=120, seed=1, store=root, version=2, progress=False)
     return root
 
 
@@ -137,14 +137,14 @@ def test_two_concurrent_publishes_to_s3_keep_both_entries(source, bucket, monkey
             publish(dataset_id, f"s3://{name}/shared", source)
         except Exception as error:  # noqa: BLE001  (reported below)
             errors.append(error)
-    threads = [threading.Thread(target=run, args=(i,)) for i in (ID, "mpe-spread-3/random-v1")]
+    threads = [threading.Thread(target=run, args=(i,)) for i in (ID, "mpe-spread-3/random-v2")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert not errors
     index = json.loads(client.get_object(Bucket=name, Key="shared/index.json")["Body"].read())
-    assert sorted(e["id"] for e in index["datasets"]) == [ID, "mpe-spread-3/random-v1"]
+    assert sorted(e["id"] for e in index["datasets"]) == [ID, "mpe-spread-3/random-v2"]
 
 
 def test_a_partial_file_is_resumed_with_a_ranged_get(source, bucket, tmp_path):

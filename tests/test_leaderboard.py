@@ -98,7 +98,7 @@ def test_every_problem_is_one_line_and_exit_2(world, tmp_path):
     lines = problems(result)
     expected = ["card checksums differ from suite tiny@1's", "seeds [0, 1, 2]; suite tiny@1 requires seeds 0..1",
                 "do not recompute from its returns", "eval_episodes 3; suite tiny@1 requires 4",
-                "does not match the sha256 its results record", "0 runs of mpe-spread-3/medium-v0 seed 2"]
+                "does not match the sha256 its results record", "0 runs of mpe-spread-3/medium-v1 seed 2"]
     for text in expected:
         assert sum(text in line for line in lines) >= 1, (text, lines)
     assert not (tmp_path / "entries").exists()               # nothing accepted, nothing half-written
@@ -190,7 +190,7 @@ def test_verify_reruns_a_seed(world, tmp_path):
     assert result.output.count("difference 0.000 (tolerance 0.0) ok") == 2    # seed 0 on both datasets
     # A claim edited consistently (returns, mean, std, normalized) passes submit but not verify.
     path = copy(world, tmp_path)
-    run_path = next(p for p in (path / "results").rglob("seed_0.json") if "random-v0" in str(p))
+    run_path = next(p for p in (path / "results").rglob("seed_0.json") if "random-v1" in str(p))
     run = json.loads(run_path.read_text())
     import numpy as np
     returns = [r + 0.5 for r in run["final"]["returns"]]

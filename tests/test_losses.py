@@ -16,7 +16,7 @@ from baselines.maicq import batch_weights
 from madatasets.scenarios import get_spec
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-SPREAD = "mpe-spread-3/random-v0"
+SPREAD = "mpe-spread-3/random-v1"
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from madatasets.dataset import AgentDataset, load
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec
 
-SPREAD = "mpe-spread-3/random-v0"
+SPREAD = "mpe-spread-3/random-v1"
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_model_transition_weight_stays_finite_when_latent_means_explode(store):
 
 # -- the algorithm --------------------------------------------------------------------------------------
 def load_hopper(store):
-    return load("hopper-3x1/random-v0", store)
+    return load("hopper-3x1/random-v1", store)
 
 
 def make(cls, config, dataset, seed=0):
@@ -172,8 +172,8 @@ def test_changing_agent_js_dataset_leaves_agent_is_update_unchanged():
 
 
 # -- presets, errors, harness -------------------------------------------------------------------------
-@pytest.mark.parametrize("dataset_id,epsilon", [("halfcheetah-2x3/mixed-v0", 0.80), ("walker2d-2x3/mixed-v0", 0.48),
-                                                ("hopper-3x1/mixed-v0", 0.80), ("ant-4x2/mixed-v0", 0.64)])
+@pytest.mark.parametrize("dataset_id,epsilon", [("halfcheetah-2x3/mixed-v1", 0.80), ("walker2d-2x3/mixed-v1", 0.48),
+                                                ("hopper-3x1/mixed-v1", 0.80), ("ant-4x2/mixed-v1", 0.64)])
 def test_paper_preset_is_table_8(dataset_id, epsilon):
     config, notes = build_config("mabcq", dataset_id)
     assert config.epsilon == epsilon and not notes
@@ -185,16 +185,16 @@ def test_paper_preset_is_table_8(dataset_id, epsilon):
 
 def test_bad_settings_raise_one_line_errors():
     with pytest.raises(MadataError, match="epsilon must be in"):
-        build_config("mabcq", "hopper-3x1/mixed-v0", overrides=["epsilon=1.0"])
+        build_config("mabcq", "hopper-3x1/mixed-v1", overrides=["epsilon=1.0"])
     with pytest.raises(MadataError, match="no centralized-critic variant"):
-        build_config("bcq", "hopper-3x1/mixed-v0", critic="centralized")
+        build_config("bcq", "hopper-3x1/mixed-v1", critic="centralized")
     with pytest.raises(MadataError, match="unknown hyperparameter"):
-        build_config("ddpg", "hopper-3x1/mixed-v0", overrides=["value_deviation=false"])
+        build_config("ddpg", "hopper-3x1/mixed-v1", overrides=["value_deviation=false"])
 
 
 def test_harness_runs_mabcq_and_logs_the_diagnostics(store, tmp_path):
     def run(out):
-        return train_run(RunSpec("mabcq", "hopper-3x1/random-v0", seed=1, updates=4, eval_every=2, eval_episodes=2,
+        return train_run(RunSpec("mabcq", "hopper-3x1/random-v1", seed=1, updates=4, eval_every=2, eval_episodes=2,
                                  store=store, overrides=("batch_size=32", "vae_updates=3"), out_dir=str(out),
                                  progress=False))
     result = run(tmp_path / "a")
@@ -256,11 +256,11 @@ def test_harness_trains_on_a_per_agent_dataset(tmp_path, monkeypatch):
     monkeypatch.setitem(collect_module.TIER_COLLECTORS, "mixed", prepare)
     store = str(tmp_path / "store")
     collect_module.collect("hopper-3x1", "mixed", steps=120, store=store, progress=False)
-    dataset = load("hopper-3x1/mixed-v0", store)
+    dataset = load("hopper-3x1/mixed-v1", store)
     assert dataset.layout == "per-agent"
     replay = PerAgentReplay.from_dataset(dataset)
     assert replay.lengths.tolist() == [120, 160, 200]
-    result = train_run(RunSpec("mabcq", "hopper-3x1/mixed-v0", updates=2, eval_every=2, eval_episodes=1, store=store,
+    result = train_run(RunSpec("mabcq", "hopper-3x1/mixed-v1", updates=2, eval_every=2, eval_episodes=1, store=store,
                                overrides=("batch_size=16", "vae_updates=2"), out_dir=str(tmp_path / "out"),
                                progress=False))
     assert math.isfinite(result["final"]["mean_return"]) and result["curve"][0]["diagnostics"] is not None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from collectors.behavior import default_config, read_zoo_index, regenerate_medium_replay, train_behavior
+from collectors.behavior import default_config, read_zoo_index, train_behavior
+from collectors.medium_replay import regenerate_medium_replay
 from collectors.mappo import ValueNorm
 from collectors.train_mappo import run_mappo
 from madatasets.errors import MadataError

@@ -18,7 +18,7 @@ from baselines.otc.sampling import (AdaptiveAlpha, best_match, embedding_similar
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, make
 
-DATASET = "walker2d-2x3/random-v0"
+DATASET = "walker2d-2x3/random-v1"
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from collectors.collect import collect
 from madatasets.store import Store, parse_id
 
 LEGACY = Path(__file__).parent / "data" / "legacy-store"
-ID = "mpe-spread-3/random-v0"
+ID = "mpe-spread-3/random-v1"
+LEGACY_ID = "mpe-spread-3/random-v0"   # the committed legacy store holds zoo-v0 ids
 
 
 @pytest.fixture
@@ -119,14 +120,14 @@ def _injection_points(calls: list[str]) -> list[int]:
 @pytest.mark.parametrize("start", ["current", "legacy", "legacy-no-exchange"])
 def test_a_crash_at_any_step_of_the_swap_leaves_old_or_new(tmp_path, monkeypatch, start):
     source = Store(LEGACY)
-    old = madatasets.load(ID, source)
+    old = madatasets.load(LEGACY_ID, source)
     new_arrays = _variant(old, 1)
     new_rewards = old.rewards + 1
 
     template = LEGACY
     if start == "current":
         template = tmp_path / "template"
-        Store(template, create=True).write(parse_id(ID), old.arrays, old.card)
+        Store(template, create=True).write(parse_id(LEGACY_ID), old.arrays, old.card)
 
     def fresh_store(label: str) -> Store:
         root = tmp_path / label
@@ -137,26 +138,26 @@ def test_a_crash_at_any_step_of_the_swap_leaves_old_or_new(tmp_path, monkeypatch
 
     store = fresh_store("dry-run")
     calls = _crash_at(monkeypatch, 0)
-    store.write(parse_id(ID), new_arrays, old.card, overwrite=True)
+    store.write(parse_id(LEGACY_ID), new_arrays, old.card, overwrite=True)
     monkeypatch.undo()
     points = _injection_points(calls)
     assert {"symlink", "replace", "fsync"} <= set(calls) and len(points) >= 5
     # After a clean swap the next writer finds nothing to remove but the superseded version.
-    store.write(parse_id(ID), new_arrays, old.card, overwrite=True)
-    assert len(_versions(store.root)) == 1
+    store.write(parse_id(LEGACY_ID), new_arrays, old.card, overwrite=True)
+    assert len(_versions(store.root, LEGACY_ID)) == 1
     for n in points:
         store = fresh_store(f"crash-{n}")
         _crash_at(monkeypatch, n)
         with pytest.raises(Crash):
-            store.write(parse_id(ID), new_arrays, old.card, overwrite=True)
+            store.write(parse_id(LEGACY_ID), new_arrays, old.card, overwrite=True)
         monkeypatch.undo()
-        visible = madatasets.load(ID, store)                     # verified load, recovering if needed
+        visible = madatasets.load(LEGACY_ID, store)              # verified load, recovering if needed
         assert np.array_equal(visible.rewards, old.rewards) or np.array_equal(visible.rewards, new_rewards), \
             (n, calls[n - 1])
         # gc (like the next writer) leaves nothing but what the pointer names.
         store.gc()
-        current = Path(os.path.realpath(store.path(parse_id(ID))))
-        assert set(_versions(store.root)) <= {current}, (n, calls[n - 1])
+        current = Path(os.path.realpath(store.path(parse_id(LEGACY_ID))))
+        assert set(_versions(store.root, LEGACY_ID)) <= {current}, (n, calls[n - 1])
 
 
 def test_a_killed_writer_leaves_staging_that_gc_removes(spread, store_path):
@@ -194,10 +195,10 @@ def test_gc_restores_a_dataset_stranded_by_the_old_writer(tmp_path):
     os.rename(root / "mpe-spread-3" / "random-v0", root / ".tmp" / "old-0123")
     (root / ".tmp" / "4567").mkdir()                              # a killed writer's staging
     store = Store(root)
-    assert ID not in store.list()
+    assert LEGACY_ID not in store.list()
     removed = store.gc()
     assert removed == [root / ".tmp" / "4567"] and not (root / ".tmp").exists()
-    store.verify(ID)
+    store.verify(LEGACY_ID)
 
 
 def test_a_version_being_read_outlives_its_overwrite_until_released(spread, store_path):

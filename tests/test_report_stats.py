@@ -70,11 +70,11 @@ def test_marl_eval_csv_and_latex(results_dir, tmp_path):
     result = CliRunner().invoke(cli, ["report", results_dir, "--format", "marl-eval", "--output", str(out)])
     assert result.exit_code == 0, result.output
     tree = json.loads(out.read_text())
-    run = tree["mpe-spread-3"]["random-v0"]["bc@20"]["seed_1"]
+    run = tree["mpe-spread-3"]["random-v1"]["bc@20"]["seed_1"]
     assert [run[k]["step_count"] for k in ("step_0", "step_1")] == [10, 20]
     assert len(run["absolute_metrics"]["return"]) == 4
     final = json.loads(next(p for p in __import__("pathlib").Path(results_dir).rglob("seed_1.json")
-                            if "/random-v0/bc/" in str(p)).read_text())["final"]
+                            if "/random-v1/bc/" in str(p)).read_text())["final"]
     assert run["absolute_metrics"]["return"] == final["returns"]
     assert np.mean(run["absolute_metrics"]["normalized_return"]) == pytest.approx(final["normalized"])
     table = CliRunner().invoke(cli, ["report", results_dir, "--format", "csv", "--reps", "100"]).output
@@ -82,7 +82,7 @@ def test_marl_eval_csv_and_latex(results_dir, tmp_path):
     assert len(rows) == 4 and {r["algorithm"] for r in rows} == {"bc", "itd3"}
     assert all(float(r["iqm_low"]) <= float(r["iqm"]) <= float(r["iqm_high"]) for r in rows)
     latex = CliRunner().invoke(cli, ["report", results_dir, "--format", "latex", "--reps", "100"]).output
-    assert r"\toprule" in latex and r"mpe-spread-3/random-v0 & itd3 & 20 & 2 &" in latex
+    assert r"\toprule" in latex and r"mpe-spread-3/random-v1 & itd3 & 20 & 2 &" in latex
     bad = CliRunner().invoke(cli, ["report", results_dir, "--format", "xml"])
     assert bad.exit_code == 2 and "markdown" in bad.output
 
@@ -90,6 +90,6 @@ def test_marl_eval_csv_and_latex(results_dir, tmp_path):
 def test_score_matrices_leave_out_configurations_missing_a_task(results_dir):
     from baselines.results import load_results
     results = [r for r in load_results([results_dir])
-               if not (r["label"] == "itd3" and r["dataset"]["id"].endswith("medium-v0"))]
+               if not (r["label"] == "itd3" and r["dataset"]["id"].endswith("medium-v1"))]
     matrices, tasks = score_matrices(results)
     assert list(matrices) == ["bc @20"] and matrices["bc @20"].shape == (2, 2) and len(tasks) == 2

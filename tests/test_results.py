@@ -19,7 +19,7 @@ from madatasets.errors import MadataError
 from conftest import random_store
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-SPREAD = "mpe-spread-3/random-v0"
+SPREAD = "mpe-spread-3/random-v1"
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ def _collect(store_path, scenario="mpe-spread-3", steps=300, seed=0, workers=1, 
 
 def test_round_trip_and_card(store_path):
     _collect(store_path, steps=310, seed=4)
-    dataset = madatasets.load("mpe-spread-3/random-v0", store=store_path)
+    dataset = madatasets.load("mpe-spread-3/random-v1", store=store_path)
     card = dataset.card
     assert dataset.observations.shape == (310, 3, 18) and dataset.observations.dtype == np.float32
     assert dataset.actions.shape == (310, 3, 5)
@@ -36,15 +36,15 @@ def test_round_trip_and_card(store_path):
     assert card["command"] and card["created"] and card["madata_version"] == madatasets.__version__
     for name, digest in card["checksums"].items():
         assert array_checksum(dataset.arrays[name]) == digest
-    markdown = (Path(store_path) / "mpe-spread-3" / "random-v0" / "DATASET_CARD.md").read_text()
-    assert "mpe-spread-3/random-v0" in markdown and card["checksums"]["actions"] in markdown
-    assert madatasets.list_datasets(store_path) == ["mpe-spread-3/random-v0"]
-    assert madatasets.card("mpe-spread-3/random-v0", store=store_path)["id"] == "mpe-spread-3/random-v0"
+    markdown = (Path(store_path) / "mpe-spread-3" / "random-v1" / "DATASET_CARD.md").read_text()
+    assert "mpe-spread-3/random-v1" in markdown and card["checksums"]["actions"] in markdown
+    assert madatasets.list_datasets(store_path) == ["mpe-spread-3/random-v1"]
+    assert madatasets.card("mpe-spread-3/random-v1", store=store_path)["id"] == "mpe-spread-3/random-v1"
 
 
 def test_actions_are_uniform_in_range_and_padding_zero(store_path):
     collect("mpe-world-4v2", "random", steps=200, store=store_path, progress=False)
-    dataset = madatasets.load("mpe-world-4v2/random-v0", store=store_path)
+    dataset = madatasets.load("mpe-world-4v2/random-v1", store=store_path)
     real = dataset.actions[:, dataset.spec.act_mask]
     assert real.min() >= -1 and real.max() <= 1 and abs(real.mean()) < 0.1
     assert np.all(dataset.actions[:, ~dataset.spec.act_mask] == 0)
@@ -54,10 +54,10 @@ def test_collection_is_deterministic_across_runs_and_workers(tmp_path):
     cards = []
     for name, workers in [("a", 1), ("b", 1), ("c", 2)]:
         _collect(tmp_path / name, scenario="hopper-3x1", steps=1500, seed=7, workers=workers)
-        cards.append(madatasets.card("hopper-3x1/random-v0", store=tmp_path / name)["checksums"])
+        cards.append(madatasets.card("hopper-3x1/random-v1", store=tmp_path / name)["checksums"])
     assert cards[0] == cards[1] == cards[2]
     _collect(tmp_path / "d", scenario="hopper-3x1", steps=1500, seed=8)
-    assert madatasets.card("hopper-3x1/random-v0", store=tmp_path / "d")["checksums"] != cards[0]
+    assert madatasets.card("hopper-3x1/random-v1", store=tmp_path / "d")["checksums"] != cards[0]
 
 
 def test_random_actions_drawn_per_episode_equal_per_step_draws():
@@ -79,24 +79,24 @@ def test_random_actions_drawn_per_episode_equal_per_step_draws():
 def test_verify_catches_one_flipped_byte(store_path):
     _collect(store_path, steps=400)
     store = Store(store_path)
-    store.verify("mpe-spread-3/random-v0")
-    chunk = next(p for p in (Path(store_path) / "mpe-spread-3" / "random-v0" / "data.zarr" / "rewards").rglob("*")
+    store.verify("mpe-spread-3/random-v1")
+    chunk = next(p for p in (Path(store_path) / "mpe-spread-3" / "random-v1" / "data.zarr" / "rewards").rglob("*")
                  if p.is_file() and p.name != "zarr.json")
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0x01
     chunk.write_bytes(bytes(data))
     with pytest.raises(ChecksumError, match="'rewards'"):
-        store.verify("mpe-spread-3/random-v0")
+        store.verify("mpe-spread-3/random-v1")
 
 
 def test_existing_id_is_refused_without_overwrite(store_path):
     _collect(store_path, steps=100, seed=1)
-    first = madatasets.card("mpe-spread-3/random-v0", store=store_path)["checksums"]
+    first = madatasets.card("mpe-spread-3/random-v1", store=store_path)["checksums"]
     with pytest.raises(MadataError, match="--overwrite"):
         _collect(store_path, steps=100, seed=2)
-    assert madatasets.card("mpe-spread-3/random-v0", store=store_path)["checksums"] == first
+    assert madatasets.card("mpe-spread-3/random-v1", store=store_path)["checksums"] == first
     _collect(store_path, steps=100, seed=2, overwrite=True)
-    assert madatasets.card("mpe-spread-3/random-v0", store=store_path)["checksums"] != first
+    assert madatasets.card("mpe-spread-3/random-v1", store=store_path)["checksums"] != first
 
 
 def test_failed_write_leaves_nothing_visible(store_path, monkeypatch):
@@ -113,15 +113,15 @@ def test_failed_write_leaves_nothing_visible(store_path, monkeypatch):
     assert madatasets.list_datasets(store_path) == []
     # The half-published version is gone; only the link the failed rename left may remain,
     # and the next writer of the id removes it.
-    versions = Path(store_path) / "mpe-spread-3" / ".versions" / "random-v0"
+    versions = Path(store_path) / "mpe-spread-3" / ".versions" / "random-v1"
     assert [p for p in versions.iterdir() if p.is_dir() and not p.is_symlink()] == []
     _collect(store_path, steps=50)
-    assert [p.name for p in versions.iterdir()] == [Path(os.readlink(Path(store_path) / "mpe-spread-3" / "random-v0")).name]
+    assert [p.name for p in versions.iterdir()] == [Path(os.readlink(Path(store_path) / "mpe-spread-3" / "random-v1")).name]
 
 
 def test_lock_refuses_a_second_writer(store_path):
     store = Store(store_path, create=True)
-    dataset_id = parse_id("mpe-spread-3/random-v0")
+    dataset_id = parse_id("mpe-spread-3/random-v1")
     with store.lock(dataset_id):
         with pytest.raises(MadataError, match="another process"):
             _collect(store_path, steps=50)
@@ -136,17 +136,17 @@ def test_not_a_store_and_bad_ids(tmp_path):
     with pytest.raises(MadataError, match="expected <scenario>/<quality>-v<N>"):
         parse_id("mpe-spread-3")
     with pytest.raises(MadataError, match="unknown quality"):
-        parse_id("mpe-spread-3/great-v0")
+        parse_id("mpe-spread-3/great-v1")
     with pytest.raises(MadataError, match="unknown scenario"):
-        parse_id("nope/random-v0")
+        parse_id("nope/random-v1")
     store = Store(tmp_path / "empty", create=True)
     with pytest.raises(MadataError, match="not found"):
-        madatasets.load("mpe-spread-3/random-v0", store=store)
+        madatasets.load("mpe-spread-3/random-v1", store=store)
 
 
 def test_chunks_are_at_least_a_megabyte_or_whole_array(store_path):
     _collect(store_path, steps=30000 // 10)
-    meta = json.loads((Path(store_path) / "mpe-spread-3" / "random-v0" / "data.zarr" / "observations" / "zarr.json")
+    meta = json.loads((Path(store_path) / "mpe-spread-3" / "random-v1" / "data.zarr" / "observations" / "zarr.json")
                       .read_text())
     codec = meta["codecs"][0]
     assert codec["name"] == "sharding_indexed"
@@ -221,7 +221,7 @@ def test_writer_stores_every_chunk_and_the_reader_agrees(tmp_path, monkeypatch):
     _tiny_shards(monkeypatch)
     arrays = _tiny_arrays()
     store = Store(tmp_path / "s", create=True)
-    dataset_id = parse_id("mpe-spread-3/random-v0")
+    dataset_id = parse_id("mpe-spread-3/random-v1")
     store.write(dataset_id, arrays, {"id": str(dataset_id), "layout": "joint", "returns": return_statistics(np.array([])),
                                      "reference_scores": {}, "behavior_policies": [], "package_versions": {},
                                      "scenario": "mpe-spread-3", "scenario_version": 0, "quality": "random",
@@ -236,14 +236,14 @@ def test_writer_stores_every_chunk_and_the_reader_agrees(tmp_path, monkeypatch):
 
 def test_fast_reader_detects_a_corrupt_shard_index(store_path):
     _collect(store_path, steps=200)
-    shard = Path(store_path) / "mpe-spread-3" / "random-v0" / "data.zarr" / "rewards" / "c" / "0" / "0"
+    shard = Path(store_path) / "mpe-spread-3" / "random-v1" / "data.zarr" / "rewards" / "c" / "0" / "0"
     data = bytearray(shard.read_bytes())
     data[-10] ^= 0xFF
     shard.write_bytes(bytes(data))
     with pytest.raises(ChecksumError, match="'rewards'.*shard index"):
-        madatasets.load("mpe-spread-3/random-v0", store=store_path)
+        madatasets.load("mpe-spread-3/random-v1", store=store_path)
     with pytest.raises(ChecksumError, match="'rewards'"):
-        Store(store_path).verify("mpe-spread-3/random-v0")
+        Store(store_path).verify("mpe-spread-3/random-v1")
 
 
 def test_derived_columns_are_bitwise_exact():

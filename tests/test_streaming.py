@@ -39,7 +39,7 @@ def test_shards_reach_the_disk_while_the_rollout_runs(store_path, monkeypatch):
     monkeypatch.setattr(collect_module.EpisodeSink, "__call__", watching)
     collect("mpe-spread-3", "random", steps=1000, seed=3, store=store_path, progress=False)
     assert shards_seen_mid_rollout and shards_seen_mid_rollout[0] >= 2
-    dataset = madatasets.load("mpe-spread-3/random-v0", store=store_path)
+    dataset = madatasets.load("mpe-spread-3/random-v1", store=store_path)
     # The streamed arrays are exactly what assembling the same episodes in memory gives.
     spec = get_spec("mpe-spread-3")
     episodes = rollout("mpe-spread-3", UniformRandomPolicy(spec.act_mask, spec.episode_limit), 1000, 3, progress=False)
@@ -74,7 +74,7 @@ def test_an_in_memory_collection_too_large_for_memory_is_refused(tmp_path, monke
 def test_no_complete_episode_means_no_return_statistics(store_path):
     # 10 steps of spread (episodes of 25): the only episode is cut by the budget.
     collect("mpe-spread-3", "random", steps=10, store=store_path, progress=False)
-    card = madatasets.card("mpe-spread-3/random-v0", store=store_path)
+    card = madatasets.card("mpe-spread-3/random-v1", store=store_path)
     assert card["returns"]["episodes"] == 0 and np.isnan(card["returns"]["mean"])
     assert "normalized_return_mean" not in card
 

@@ -25,14 +25,14 @@ def test_packaged_suites_and_their_protocols():
     omar = load_suite("omar-paper")
     assert len(omar.datasets) == 16
     # OMAR Table 3 (cooperative navigation, random) and Table 6 (HalfCheetah, expert).
-    assert omar.paper_score("omar", "mpe-spread-3/random-v0") == (34.4, 5.3)
-    assert omar.paper_score("macql", "mpe-world-4v2/expert-v0") == (71.9, 28.1)
-    assert omar.paper_score("matd3_bc", "halfcheetah-2x3/expert-v0") == (114.4, 3.8)
-    assert omar.updates_for("halfcheetah-2x3/medium-v0") == 200_000 and omar.updates_for("mpe-tag-3v1/random-v0") == 50_000
+    assert omar.paper_score("omar", "mpe-spread-3/random-v1") == (34.4, 5.3)
+    assert omar.paper_score("macql", "mpe-world-4v2/expert-v1") == (71.9, 28.1)
+    assert omar.paper_score("matd3_bc", "halfcheetah-2x3/expert-v1") == (114.4, 3.8)
+    assert omar.updates_for("halfcheetah-2x3/medium-v1") == 200_000 and omar.updates_for("mpe-tag-3v1/random-v1") == 50_000
     quick = load_suite("quick")
     assert all(len(d.checksums) > 0 for d in quick.datasets)
-    assert load_suite("mabcq-paper").dataset_ids[0].endswith("/mixed-v0")
-    assert load_suite("otc-paper").paper_score("bcq", "hopper-3x1/medium-v0") == (1169.0, 87.0)
+    assert load_suite("mabcq-paper").dataset_ids[0].endswith("/mixed-v1")
+    assert load_suite("otc-paper").paper_score("bcq", "hopper-3x1/medium-v1") == (1169.0, 87.0)
 
 
 def test_a_suite_that_claims_results_needs_ten_seeds(tmp_path):
@@ -66,37 +66,37 @@ def test_bench_without_dataset_runs_the_default_suite(tmp_path, monkeypatch):
     arguments = ["bench", "itd3", "--store", str(store), "--out", str(out), "--quiet"]
     first = CliRunner().invoke(cli, arguments)
     assert first.exit_code == 0, first.output
-    assert "collecting mpe-spread-3/random-v0 (200 steps, seed 0)" in first.output
+    assert "collecting mpe-spread-3/random-v1 (200 steps, seed 0)" in first.output
     assert "8 runs: 0 complete already, 8 to run" in first.output       # itd3 and BC, 2 datasets x 2 seeds
     assert "IQM" in first.output and "optimality gap" in first.output
-    table = [line for line in first.output.splitlines() if line.startswith("| mpe-spread-3/random-v0 |")]
+    table = [line for line in first.output.splitlines() if line.startswith("| mpe-spread-3/random-v1 |")]
     assert [line.split(" | ")[1] for line in table] == ["bc", "itd3"]
     cells = [cell.strip() for cell in table[1].strip(" |").split(" | ")]
     assert cells[6] == "12.5 ± 1.5"                                     # the paper's number beside ours
-    run_files = sorted((out / "mpe-spread-3" / "random-v0" / "itd3").glob("seed_*.json"))
+    run_files = sorted((out / "mpe-spread-3" / "random-v1" / "itd3").glob("seed_*.json"))
     best = [max(p["normalized"] for p in json.loads(f.read_text())["curve"]) for f in run_files]
     assert cells[7] == f"{sum(best) / len(best):.1f}"                   # the best evaluation: an extra only
-    run = json.loads((out / "mpe-spread-3" / "random-v0" / "itd3" / "seed_1.json").read_text())
+    run = json.loads((out / "mpe-spread-3" / "random-v1" / "itd3" / "seed_1.json").read_text())
     assert run["suite"] == {"name": "tiny", "version": 1, "on_protocol": True, "deviations": []}
     assert run["updates"] == 20 and run["eval_episodes"] == 4 and run["config"]["batch_size"] == 32
     assert len(run["final"]["returns"]) == 4 and run["final"]["update"] == 20
     again = CliRunner().invoke(cli, arguments)
     assert "8 runs: 8 complete already, 0 to run" in again.output
     # Off the protocol: labelled in the folder, the results and the table; the on-protocol runs stay.
-    before = (out / "mpe-spread-3" / "random-v0" / "itd3" / "seed_0.json").read_bytes()
-    off = CliRunner().invoke(cli, arguments + ["--suite", suite_file, "--updates", "10", "--dataset", "mpe-spread-3/random-v0",
+    before = (out / "mpe-spread-3" / "random-v1" / "itd3" / "seed_0.json").read_bytes()
+    off = CliRunner().invoke(cli, arguments + ["--suite", suite_file, "--updates", "10", "--dataset", "mpe-spread-3/random-v1",
                                                "--seed", "0"])
     assert off.exit_code == 0, off.output
     assert "off-protocol: updates 10 (protocol 20)" in off.output and "| itd3[off-protocol] |" in off.output
-    record = json.loads((out / "mpe-spread-3" / "random-v0" / "itd3[off-protocol]" / "seed_0.json").read_text())
+    record = json.loads((out / "mpe-spread-3" / "random-v1" / "itd3[off-protocol]" / "seed_0.json").read_text())
     assert record["suite"]["on_protocol"] is False and "seeds 0 (protocol 0..1)" in record["suite"]["deviations"]
-    assert (out / "mpe-spread-3" / "random-v0" / "itd3" / "seed_0.json").read_bytes() == before
+    assert (out / "mpe-spread-3" / "random-v1" / "itd3" / "seed_0.json").read_bytes() == before
 
 
 def test_data_that_differs_from_the_pinned_checksums_is_refused(tmp_path):
     store = tmp_path / "store"
     from collectors.collect import collect
-    for dataset_id in ("mpe-spread-3/random-v0", "mpe-spread-3/medium-v0"):
+    for dataset_id in ("mpe-spread-3/random-v1", "mpe-spread-3/medium-v1"):
         scenario, rest = dataset_id.split("/")
         collect(scenario, rest.rsplit("-v", 1)[0], steps=200, store=store, progress=False)
     path = tiny_suite(tmp_path / "suites", str(store))
@@ -117,16 +117,16 @@ def test_a_suite_dataset_a_remote_has_is_downloaded_not_collected(tmp_path, monk
     from madatasets.store import Store
     source, remote = tmp_path / "source", tmp_path / "remote"
     collect("mpe-spread-3", "random", steps=200, store=source, progress=False)
-    publish("mpe-spread-3/random-v0", str(remote), source)
+    publish("mpe-spread-3/random-v1", str(remote), source)
     monkeypatch.setenv("MADATA_REMOTE", str(remote))
     suite = tiny_suite(tmp_path / "suites")
     store = tmp_path / "store"
     result = CliRunner().invoke(cli, ["bench", "bc", "--suite", str(suite), "--store", str(store), "--out",
                                       str(tmp_path / "out"), "--quiet", "--seed", "0"])
     assert result.exit_code == 0, result.output
-    assert "downloading mpe-spread-3/random-v0: madata download mpe-spread-3/random-v0" in result.output
-    assert "mpe-spread-3/medium-v0 is not on the remote" in result.output          # the remote lacks it
-    assert "collecting mpe-spread-3/medium-v0 (200 steps, seed 0)" in result.output
-    assert "collecting mpe-spread-3/random-v0" not in result.output
-    assert Store(store).card("mpe-spread-3/random-v0")["checksums"] == \
-        Store(source).card("mpe-spread-3/random-v0")["checksums"]
+    assert "downloading mpe-spread-3/random-v1: madata download mpe-spread-3/random-v1" in result.output
+    assert "mpe-spread-3/medium-v1 is not on the remote" in result.output          # the remote lacks it
+    assert "collecting mpe-spread-3/medium-v1 (200 steps, seed 0)" in result.output
+    assert "collecting mpe-spread-3/random-v1" not in result.output
+    assert Store(store).card("mpe-spread-3/random-v1")["checksums"] == \
+        Store(source).card("mpe-spread-3/random-v1")["checksums"]

@@ -25,7 +25,7 @@ def store(tmp_path_factory):
 
 
 def write_spec(path: Path, store: str, out: Path, updates: int = 20, seeds: int = 2, **extra) -> Path:
-    spec = {"name": "t", "algorithms": ["bc"], "datasets": ["mpe-spread-3/random-v0"], "seeds": seeds,
+    spec = {"name": "t", "algorithms": ["bc"], "datasets": ["mpe-spread-3/random-v1"], "seeds": seeds,
             "updates": updates, "eval_every": updates, "eval_episodes": 2, "set": {"batch_size": 32},
             "out": str(out), "store": store, **extra}
     import yaml
@@ -65,7 +65,7 @@ def test_local_sweep_is_resumable(tmp_path, store):
 
 def test_sweep_file_errors_are_one_line(tmp_path, store):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("algorithms: [bc]\ndatasets: [mpe-spread-3/random-v0]\nseedz: 3\n")
+    bad.write_text("algorithms: [bc]\ndatasets: [mpe-spread-3/random-v1]\nseedz: 3\n")
     result = CliRunner().invoke(cli, ["sweep", str(bad)])
     assert result.exit_code == 2
     assert "unknown key 'seedz'; valid:" in result.output and len(result.output.strip().splitlines()) == 1
@@ -76,10 +76,10 @@ def test_sweep_file_errors_are_one_line(tmp_path, store):
 
 
 def test_a_run_that_raises_fails_and_is_named(tmp_path, store):
-    spec = write_spec(tmp_path / "s.yaml", store, tmp_path / "out", datasets=["mpe-spread-3/expert-v0"])
+    spec = write_spec(tmp_path / "s.yaml", store, tmp_path / "out", datasets=["mpe-spread-3/expert-v1"])
     result = CliRunner().invoke(cli, ["sweep", str(spec), "--quiet"])
     assert result.exit_code == 2
-    assert "failed: bc[batch_size=32] mpe-spread-3/expert-v0 seed 0" in result.output
+    assert "failed: bc[batch_size=32] mpe-spread-3/expert-v1 seed 0" in result.output
     assert "2 of 2 runs failed" in result.output
 
 

@@ -18,13 +18,13 @@ from madatasets.errors import ChecksumError
 from madatasets.store import Store
 
 LEGACY = Path(__file__).parent / "data" / "legacy-store"
-ID = "mpe-spread-3/random-v0"
+ID = "mpe-spread-3/random-v1"
 
 
 @pytest.fixture
 def group(store_path) -> Path:
     collect("mpe-spread-3", "random", steps=300, seed=0, store=store_path, progress=False)
-    return Path(os.path.realpath(Path(store_path) / "mpe-spread-3" / "random-v0")) / "data.zarr"
+    return Path(os.path.realpath(Path(store_path) / "mpe-spread-3" / "random-v1")) / "data.zarr"
 
 
 def _shard(group: Path, name: str) -> Path:
@@ -160,7 +160,7 @@ def test_datasets_without_chunk_digests_still_load_and_verify(group, store_path,
 
 def test_plain_zarr_reads_every_array_with_its_attributes(group, store_path):
     dataset = madatasets.load(ID, store=store_path)
-    with_zarr = zarr.open_group(Path(store_path) / "mpe-spread-3" / "random-v0" / "data.zarr", mode="r")
+    with_zarr = zarr.open_group(Path(store_path) / "mpe-spread-3" / "random-v1" / "data.zarr", mode="r")
     names = sorted(name for name, _ in with_zarr.arrays())
     assert names == sorted(dataset.arrays)                     # states and final_states included
     for name, array in with_zarr.arrays():
@@ -200,8 +200,8 @@ def test_legacy_datasets_load_and_verify(legacy):
 
 def test_collection_still_gives_the_legacy_checksums(legacy, store_path):
     # Same command and seed as the committed legacy datasets: the same bytes, whatever the layout.
-    collect("mpe-spread-3", "random", steps=120, seed=5, store=store_path, progress=False)
-    collect("mpe-tag-3v1", "random", steps=60, seed=5, store=store_path, progress=False)
+    collect("mpe-spread-3", "random", steps=120, seed=5, store=store_path, version=0, progress=False)
+    collect("mpe-tag-3v1", "random", steps=60, seed=5, store=store_path, version=0, progress=False)
     for dataset_id in ("mpe-spread-3/random-v0", "mpe-tag-3v1/random-v0"):
         assert madatasets.card(dataset_id, store=store_path)["checksums"] == \
             madatasets.card(dataset_id, store=legacy)["checksums"]
@@ -236,4 +236,4 @@ def test_a_legacy_card_without_digest_is_still_checked(legacy, edit, message):
     edit(meta["attributes"]["card"])
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ChecksumError, match=message):
-        Store(legacy).verify(ID)
+        Store(legacy).verify("mpe-spread-3/random-v0")

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 import madatasets.scenarios as scenarios
 from collectors.behavior import (ROLES, ZOO_DIR, MLPActor, default_config, export_actor, load_zoo_actor,
-                                 read_zoo_index, regenerate_medium_replay, select_checkpoints, train_behavior)
+                                 read_zoo_index, select_checkpoints, train_behavior)
+from collectors.medium_replay import regenerate_medium_replay
 from collectors.collect import save_reference
 from madatasets.cli import cli
 from madatasets.errors import ChecksumError, MadataError

@@ -186,3 +186,10 @@ def test_a_card_never_takes_another_zoo_versions_expert_reference(reference_file
     record_reference(SCENARIO, "expert", {"mean": -10.3, "scenario_version": spec.version, "zoo_version": 1},
                      reference_file)
     assert references_for(spec, 1)[0] == {"random": -25.0, "expert": -10.3}
+    # The zoo-v0 expert is archived, not lost: -v0 datasets and their normalized scores keep it.
+    assert references_for(spec, 0)[0] == {"random": -25.0, "expert": -19.0}
+    assert spec.reference_scores == {"random": -25.0, "expert": -10.3}
+    from madatasets.scores import reference_scores
+    assert reference_scores(f"{SCENARIO}/expert-v0")["expert"] == -19.0
+    assert reference_scores(f"{SCENARIO}/expert-v1")["expert"] == -10.3
+    assert reference_scores(SCENARIO)["expert"] == -10.3

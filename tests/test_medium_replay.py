@@ -1,0 +1,58 @@
+"""medium-replay pooled over seeds (collectors/medium_replay.py): an extra run stops at its own
+medium checkpoint, is recorded in the zoo, and is regenerated bit for bit after the zoo's run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from collectors.behavior import default_config, read_zoo_index, train_behavior
+from collectors.medium_replay import regenerate_medium_replay, train_replay_run
+from madatasets.errors import MadataError
+
+SCENARIO = "mpe-spread-3"
+
+
+def tiny_zoo(tmp_path):
+    config = default_config(SCENARIO, algorithm="mappo", steps=1_200, hidden=(16, 16), n_envs=4, n_steps=200,
+                            n_epochs=2, minibatches=2, eval_every=400, eval_episodes=2, selection_episodes=0,
+                            final_eval_episodes=2)
+    train_behavior(config, zoo_dir=tmp_path, progress=False, run_dir=tmp_path / "run")
+    return tmp_path
+
+
+def set_target(zoo, value):
+    """Make the medium target `value` (random reference and expert evaluation both at it)."""
+    path = zoo / "index.json"
+    index = json.loads(path.read_text())
+    entry = index["scenarios"][SCENARIO]
+    entry["random_reference"] = value
+    entry["policies"]["expert"]["periodic_eval_mean"] = value
+    path.write_text(json.dumps(index))
+
+
+def test_an_extra_seed_stops_at_its_medium_checkpoint_and_is_regenerated_after_the_zoos_run(tmp_path,
+                                                                                           one_torch_thread):
+    zoo = tiny_zoo(tmp_path)
+    set_target(zoo, -1e9)                     # every trained checkpoint is "medium": stop at the first
+    extra = train_replay_run(SCENARIO, seed=3, zoo_dir=zoo, progress=False)
+    assert extra["seed"] == 3 and extra["stop_step"] == 400
+    entry = read_zoo_index(zoo)["scenarios"][SCENARIO]
+    assert entry["medium_replay"]["extra_runs"] == [extra]
+    assert entry["medium_replay"]["total_steps"] == entry["medium_replay"]["stop_step"] + 400
+    episodes, report = regenerate_medium_replay(SCENARIO, zoo, progress=False)
+    assert report["reproduced"], report
+    assert [r["seed"] for r in report["runs"]] == [0, 3]
+    assert sum(len(e["actions"]) for e in episodes) == entry["medium_replay"]["total_steps"]
+    with pytest.raises(MadataError, match="already has the run of seed 3"):
+        train_replay_run(SCENARIO, seed=3, zoo_dir=zoo, progress=False)
+
+
+def test_a_seed_that_never_reaches_medium_adds_nothing(tmp_path, one_torch_thread):
+    zoo = tiny_zoo(tmp_path)
+    set_target(zoo, 1e9)
+    before = (zoo / "index.json").read_text()
+    with pytest.raises(MadataError, match="did not reach the medium target"):
+        train_replay_run(SCENARIO, seed=1, zoo_dir=zoo, progress=False, max_steps=800)
+    assert (zoo / "index.json").read_text() == before
