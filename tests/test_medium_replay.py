@@ -56,3 +56,13 @@ def test_a_seed_that_never_reaches_medium_adds_nothing(tmp_path, one_torch_threa
     with pytest.raises(MadataError, match="did not reach the medium target"):
         train_replay_run(SCENARIO, seed=1, zoo_dir=zoo, progress=False, max_steps=800)
     assert (zoo / "index.json").read_text() == before
+
+
+def test_the_cli_refuses_a_seed_already_in_the_tier_and_flags_that_do_not_apply(tmp_path, capsys, one_torch_thread):
+    from tests.cli_runner import one_line_error, run_cli
+    zoo = tiny_zoo(tmp_path)
+    code, _, err = run_cli(capsys, "train-behavior", SCENARIO, "--for-medium-replay", "--seed", "0", "--zoo", str(zoo))
+    one_line_error(code, err, "already has the run of seed 0")
+    code, _, err = run_cli(capsys, "train-behavior", SCENARIO, "--for-medium-replay", "--algorithm", "td3",
+                           "--zoo", str(zoo))
+    one_line_error(code, err, "--for-medium-replay takes the zoo entry's own configuration")
