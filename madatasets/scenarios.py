@@ -187,6 +187,10 @@ _register(name="mpe-world-4v2", version=0, family="mpe",
           builder=_mpe("simple_world_comm_v3", ("leadadversary_0", "adversary_0", "adversary_1", "adversary_2"),
                        num_good=2, num_adversaries=4, num_obstacles=1, num_food=2, num_forests=2))
 
+# scenario name -> (gymnasium-robotics MaMuJoCo scenario, agent conf): which single-agent
+# MuJoCo task (`<scenario>-v5`) each one factorizes (the Minari importer matches on it).
+MAMUJOCO_TASKS: dict[str, tuple[str, str]] = {}
+
 for _name, _scenario, _conf, _obs, _act, _state in [
     ("halfcheetah-2x3", "HalfCheetah", "2x3", (12, 12), (3, 3), 17),
     ("hopper-3x1", "Hopper", "3x1", (8, 9, 8), (1, 1, 1), 11),
@@ -200,6 +204,7 @@ for _name, _scenario, _conf, _obs, _act, _state in [
               agents=tuple(f"agent_{i}" for i in range(len(_obs))), obs_sizes=_obs, act_sizes=_act,
               state_dim=_state, episode_limit=1000, packages=_MUJOCO_PACKAGES,
               builder=_mamujoco(_scenario, _conf))
+    MAMUJOCO_TASKS[_name] = (_scenario, _conf)
 
 
 def _smax_builder(spec: ScenarioSpec) -> _Backend:

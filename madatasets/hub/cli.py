@@ -120,18 +120,22 @@ def download(spec: str, remotes: tuple[str, ...], overwrite: bool, quiet: bool, 
 @click.argument("source", metavar="SOURCE")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--scenario", default=None, help="The madata scenario whose shapes the data has (see `madata envs`).")
-@click.option("--quality", default=None, help="Quality tier (default: from the source's folder names).")
+@click.option("--quality", default=None, help="Quality tier (default: from the source's folder names or "
+                                                "dataset id).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier import with the same id.")
 @store_option
 def import_command(source: str, path: str, scenario: str | None, quality: str | None, overwrite: bool,
                    store_path: str | None) -> None:
     """Convert another project's published dataset at PATH (folder or archive) into the store
-    under imported/; SOURCE is a registered importer: omar, og-marl (docs/hub.md)."""
+    under imported/; SOURCE is a registered importer: omar, og-marl, minari (docs/hub.md)."""
     from madatasets.hub.importers import run_import
     for dataset_id, card in run_import(source, path, store_path, scenario=scenario, quality=quality,
                                        overwrite=overwrite):
         click.echo(f"imported {dataset_id}: {card['total_steps']} steps, {card['total_episodes']} episodes, "
                    f"mean return {card['returns']['mean']:.3f} (source: {source})")
+        if card.get("provenance", {}).get("warning"):
+            # A conversion that had to lose something (docs/hub.md): said here, not only on the card.
+            click.echo(f"madata: warning: {dataset_id}: {card['provenance']['warning']}", err=True)
 
 
 COMMANDS = [publish, download, import_command]

@@ -45,11 +45,13 @@ class Importer:
 
 
 def _registry() -> dict[str, Importer]:
-    from madatasets.hub.importers import omar, ogmarl
+    from madatasets.hub.importers import minari, omar, ogmarl
     return {
         "omar": Importer("omar", "OMAR authors' MPE and HalfCheetah numpy datasets", omar.LAYOUT, omar.import_omar),
         "og-marl": Importer("og-marl", "OG-MARL flashbax vaults", ogmarl.LAYOUT, ogmarl.import_vault,
                             requirement="flashbax"),
+        "minari": Importer("minari", "Minari single-agent MuJoCo datasets, split into a MaMuJoCo scenario",
+                           minari.LAYOUT, minari.import_minari),
     }
 
 
