@@ -11,14 +11,15 @@ from madatasets.scenarios import get_spec
 
 QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert", "mixed")
 # ASCII only, whole string: `$` would accept a trailing newline and `\d` full-width digits.
-_ID_PATTERN = re.compile(r"(?P<scenario>[a-z0-9][a-z0-9-]{0,63})/(?P<quality>[a-z-]{1,32})-v(?P<version>[0-9]{1,9})",
+# Underscores appear in SMAC map names (smax-5m_vs_6m, smacv1-3s5z_vs_3s6z).
+_ID_PATTERN = re.compile(r"(?P<scenario>[a-z0-9][a-z0-9_-]{0,63})/(?P<quality>[a-z-]{1,32})-v(?P<version>[0-9]{1,9})",
                          re.ASCII)
 MAX_VERSION = 999_999_999
 # Datasets converted from other projects' releases (madatasets/hub/importers) live under
 # `imported/<name>/<quality>-v<N>`: no registered scenario is named `imported`, so they
 # cannot collide with ours, and their names need not be registered scenarios.
 IMPORTED = "imported"
-_IMPORTED_PATTERN = re.compile(r"imported/(?P<name>[a-z0-9][a-z0-9-]{0,63})/(?P<quality>[a-z-]{1,32})"
+_IMPORTED_PATTERN = re.compile(r"imported/(?P<name>[a-z0-9][a-z0-9_-]{0,63})/(?P<quality>[a-z-]{1,32})"
                                r"-v(?P<version>[0-9]{1,9})", re.ASCII)
 
 

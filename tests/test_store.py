@@ -139,6 +139,11 @@ def test_not_a_store_and_bad_ids(tmp_path):
         parse_id("mpe-spread-3/great-v1")
     with pytest.raises(MadataError, match="unknown scenario"):
         parse_id("nope/random-v1")
+    # SMAC map names carry underscores: their ids parse, and the imported namespace takes them too.
+    assert str(parse_id("smax-5m_vs_6m/random-v0")) == "smax-5m_vs_6m/random-v0"
+    assert parse_id("imported/og-marl-smacv1-5m_vs_6m/expert-v0").quality == "expert"
+    with pytest.raises(MadataError, match="expected <scenario>/<quality>-v<N>"):
+        parse_id("_smax-3m/random-v0")
     store = Store(tmp_path / "empty", create=True)
     with pytest.raises(MadataError, match="not found"):
         madatasets.load("mpe-spread-3/random-v1", store=store)
