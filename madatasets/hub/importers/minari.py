@@ -26,11 +26,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
+from madatasets.hub.importers.writing import write_imported
 from madatasets.hub.importers.mamujoco_mapping import (VELOCITY_CLIP, local_actions, local_observations, mapping,
                                                      on_clip)
-from madatasets.scenarios import MAMUJOCO_TASKS, episode_return, get_spec
+from madatasets.scenarios import MAMUJOCO_TASKS, get_spec
 from madatasets.store import QUALITIES, Store, parse_id
 
 SOURCE_URL = "https://minari.farama.org"
@@ -220,18 +220,10 @@ def import_minari(path: Path, store: Store, scenario: str | None, quality: str |
         store.check_writable(parsed, overwrite)
     for data, metadata, parsed in planned:
         arrays, source_provenance = convert(data, scenario, path)
-        starts = np.r_[0, arrays["episode_ends"][:-1]]
-        returns = return_statistics(np.array([episode_return(arrays["rewards"][s:e])
-                                              for s, e in zip(starts, arrays["episode_ends"])]))
         algorithm = metadata.get("algorithm_name") or "unknown algorithm"
-        card = build_card(dataset_id=str(parsed), spec_dict=spec.to_dict(), quality=parsed.quality,
-                          version=parsed.version,
-                          behavior_policies=[{"id": "minari-single-agent", "checksum": None,
-                                              "description": f"Minari {metadata.get('dataset_id')}'s single-agent "
-                                                             f"policy ({algorithm}) acting on all joints"}],
-                          seed=0, total_steps=len(arrays["actions"]), total_episodes=len(arrays["episode_ends"]),
-                          returns=returns, reference_scores={}, layout="joint",
-                          collection={"imported": True, "source": "minari"})
-        card["provenance"] = source_provenance | (provenance or {})
-        store.write(parsed, arrays, card, overwrite=overwrite)
+        card = write_imported(store, parsed, spec, arrays,
+                              {"id": "minari-single-agent",
+                               "description": f"Minari {metadata.get('dataset_id')}'s single-agent policy "
+                                              f"({algorithm}) acting on all joints"},
+                              "minari", source_provenance | (provenance or {}), overwrite)
         yield str(parsed), card

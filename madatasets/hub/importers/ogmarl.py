@@ -32,9 +32,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
-from madatasets.scenarios import episode_return, get_spec
+from madatasets.hub.importers.writing import write_imported
+from madatasets.scenarios import get_spec
 from madatasets.store import Store, parse_id
 
 SOURCE_URL = "https://github.com/instadeepai/og-marl"
@@ -188,16 +188,8 @@ def import_vault(path: Path, store: Store, scenario: str | None, quality: str | 
         store.check_writable(parsed, overwrite)
     for folder, parsed in planned:
         arrays, source_provenance = convert(folder, scenario)
-        starts = np.r_[0, arrays["episode_ends"][:-1]]
-        returns = return_statistics(np.array([episode_return(arrays["rewards"][s:e])
-                                              for s, e in zip(starts, arrays["episode_ends"])]))
-        card = build_card(dataset_id=str(parsed), spec_dict=spec.to_dict(), quality=parsed.quality,
-                          version=parsed.version,
-                          behavior_policies=[{"id": f"og-marl-{folder.name.lower()}", "checksum": None,
-                                              "description": f"OG-MARL's {folder.name} behaviour data"}],
-                          seed=0, total_steps=len(arrays["actions"]), total_episodes=len(arrays["episode_ends"]),
-                          returns=returns, reference_scores={}, layout="joint",
-                          collection={"imported": True, "source": "og-marl"})
-        card["provenance"] = source_provenance | (provenance or {})
-        store.write(parsed, arrays, card, overwrite=overwrite)
+        card = write_imported(store, parsed, spec, arrays,
+                              {"id": f"og-marl-{folder.name.lower()}",
+                               "description": f"OG-MARL's {folder.name} behaviour data"},
+                              "og-marl", source_provenance | (provenance or {}), overwrite)
         yield str(parsed), card

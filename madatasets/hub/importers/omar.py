@@ -26,9 +26,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
-from madatasets.scenarios import episode_return, get_spec
+from madatasets.hub.importers.writing import write_imported
+from madatasets.scenarios import get_spec
 from madatasets.store import QUALITIES, Store, parse_id
 
 SOURCE_URL = "https://github.com/ling-pan/OMAR"
@@ -177,15 +177,8 @@ def import_omar(path: Path, store: Store, scenario: str | None, quality: str | N
         store.check_writable(parsed, overwrite)
     for folder, seed, parsed in planned:
         arrays, source_provenance = convert(folder, scenario, parsed.quality, path)
-        returns = return_statistics(np.array([episode_return(arrays["rewards"][s:e]) for s, e in
-                                              zip(np.r_[0, arrays["episode_ends"][:-1]], arrays["episode_ends"])]))
-        card = build_card(dataset_id=str(parsed), spec_dict=spec.to_dict(), quality=parsed.quality,
-                          version=parsed.version,
-                          behavior_policies=[{"id": "omar-released-data", "checksum": None,
-                                              "description": "the OMAR authors' behaviour data (policies not released)"}],
-                          seed=seed, total_steps=len(arrays["actions"]), total_episodes=len(arrays["episode_ends"]),
-                          returns=returns, reference_scores={}, layout="joint",
-                          collection={"imported": True, "source": "omar"})
-        card["provenance"] = source_provenance | (provenance or {})
-        store.write(parsed, arrays, card, overwrite=overwrite)
+        card = write_imported(store, parsed, spec, arrays,
+                              {"id": "omar-released-data",
+                               "description": "the OMAR authors' behaviour data (policies not released)"},
+                              "omar", source_provenance | (provenance or {}), overwrite, seed=seed)
         yield str(parsed), card
