@@ -101,7 +101,7 @@ def ensure_datasets(suite: Suite, dataset_ids: list[str], store_path: str | None
         entry, parsed = suite.dataset(dataset_id), parse_id(dataset_id)
         echo(f"[suite {suite.name}] collecting {dataset_id} ({entry.collect_steps:,} steps, seed "
              f"{entry.collect_seed}): madata collect {parsed.scenario} --quality {parsed.quality} "
-             f"--env-steps {entry.collect_steps} --seed {entry.collect_seed}")
+             f"--env-steps {entry.collect_steps} --seed {entry.collect_seed} --version {parsed.version}")
         collect(parsed.scenario, parsed.quality, steps=entry.collect_steps, seed=entry.collect_seed,
                 store=store, version=parsed.version, progress=False)
     for dataset_id in dataset_ids:

@@ -66,7 +66,7 @@ def test_bench_without_dataset_runs_the_default_suite(tmp_path, monkeypatch):
     arguments = ["bench", "itd3", "--store", str(store), "--out", str(out), "--quiet"]
     first = CliRunner().invoke(cli, arguments)
     assert first.exit_code == 0, first.output
-    assert "collecting mpe-spread-3/random-v1 (200 steps, seed 0)" in first.output
+    assert "collecting mpe-spread-3/random-v1 (200 steps, seed 0): madata collect mpe-spread-3 --quality random --env-steps 200 --seed 0 --version 1" in first.output
     assert "8 runs: 0 complete already, 8 to run" in first.output       # itd3 and BC, 2 datasets x 2 seeds
     assert "IQM" in first.output and "optimality gap" in first.output
     table = [line for line in first.output.splitlines() if line.startswith("| mpe-spread-3/random-v1 |")]
