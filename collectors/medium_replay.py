@@ -106,8 +106,10 @@ def train_replay_run(scenario: str, seed: int, zoo_dir: Path | None = None, prog
     config = TrainConfig.from_dict(base.to_dict() | {"seed": seed})
     target = medium_target(entry)
     run, buffer_checksum_at, _ = _resumable_learner(config.algorithm)
+    # Only a trained snapshot can be medium: TD3's end-of-warm-up actor (step learning_starts)
+    # has had no update, and on Ant it stands still above the target (the zoo's rule skips it too).
     checkpoints, _, trainer = run(config, evaluate=True, progress=progress, stop_at=max_steps,
-                                  stop_when=lambda mean: mean >= target)
+                                  stop_when=lambda step, mean: step > config.learning_starts and mean >= target)
     medium = next((c for c in checkpoints if not c.before_updates and c.eval_mean is not None
                    and c.eval_mean >= target), None)
     if medium is None:

@@ -25,9 +25,9 @@ class TargetReached(Exception):
 
 def snapshot_evaluator(config: TrainConfig, bar: tqdm, evaluate: bool, progress: bool,
                        actor_of: Callable[[Any], MLPActor],
-                       stop_when: Callable[[float], bool] | None = None) -> Callable[[int, Any], dict[str, Any]]:
+                       stop_when: Callable[[int, float], bool] | None = None) -> Callable[[int, Any], dict[str, Any]]:
     """`on_snapshot(step, learner)`: the snapshot's deterministic return over the periodic episodes.
-    With `stop_when`, a mean it accepts marks the run as done (`stop_after`)."""
+    With `stop_when(step, mean)`, a snapshot it accepts marks the run as done (`stop_after`)."""
     reached: list[int] = []
 
     def on_snapshot(step: int, learner: Any) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def snapshot_evaluator(config: TrainConfig, bar: tqdm, evaluate: bool, progress:
                                  PERIODIC_EVAL_SEED + config.seed)
         if progress:
             bar.write(f"step {step}: eval return {returns.mean():.2f} +- {returns.std():.2f}")
-        if stop_when is not None and step > 0 and stop_when(float(returns.mean())):
+        if stop_when is not None and stop_when(step, float(returns.mean())):
             reached.append(step)
         return {"eval_mean": float(returns.mean()), "eval_std": float(returns.std())}
     on_snapshot.reached = reached  # type: ignore[attr-defined]

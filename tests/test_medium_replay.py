@@ -66,3 +66,18 @@ def test_the_cli_refuses_a_seed_already_in_the_tier_and_flags_that_do_not_apply(
     code, _, err = run_cli(capsys, "train-behavior", SCENARIO, "--for-medium-replay", "--algorithm", "td3",
                            "--zoo", str(zoo))
     one_line_error(code, err, "--for-medium-replay takes the zoo entry's own configuration")
+
+
+def test_a_td3_extra_seed_never_stops_at_its_untrained_warm_up_snapshot(tmp_path, one_torch_thread):
+    # On Ant the end-of-warm-up actor stands still above the medium target; only trained snapshots count.
+    config = default_config(SCENARIO, algorithm="td3", steps=400, hidden=(16, 16), learning_starts=100,
+                            eval_every=200, eval_episodes=2, final_eval_episodes=2, batch_size=32,
+                            selection_episodes=0)
+    train_behavior(config, zoo_dir=tmp_path, progress=False)
+    set_target(tmp_path, -1e9)
+    extra = train_replay_run(SCENARIO, seed=2, zoo_dir=tmp_path, progress=False)
+    assert extra["stop_step"] == 200                     # the first trained snapshot, not step 100
+    episodes, report = regenerate_medium_replay(SCENARIO, tmp_path, progress=False)
+    assert report["reproduced"], report
+    assert sum(len(e["actions"]) for e in episodes) == read_zoo_index(tmp_path)["scenarios"][SCENARIO][
+        "medium_replay"]["total_steps"]
