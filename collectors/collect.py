@@ -110,20 +110,17 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
         collection = {"steps_requested": steps} | data.collection
         if data.layout != "joint":
             collection["datasets"] = per_dataset
+        references = spec.references_for(version)   # (scores, details) for the card
         card = build_card(
             dataset_id=str(dataset_id), spec_dict=spec.to_dict(), quality=quality, version=version,
             behavior_policies=data.behavior_policies, seed=seed,
             total_steps=sum(d["steps"] for d in per_dataset), total_episodes=sum(d["episodes"] for d in per_dataset),
             returns=return_statistics(episode_returns(complete)),
-            reference_scores=references_for(spec, version)[0], layout=data.layout, collection=collection)
+            reference_scores=references[0], layout=data.layout, collection=collection)
         card["zoo_version"] = zoo_version
-        card["reference_details"] = references_for(spec, version)[1]
+        card["reference_details"] = references[1]
         return write(arrays, card)
 
-
-def references_for(spec: ScenarioSpec, version: int) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
-    """The registry's references for a `-v<version>` dataset (`ScenarioSpec.references_for`)."""
-    return spec.references_for(version)
 
 
 def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, zoo_version: int, policy: BehaviorPolicy,
@@ -136,14 +133,15 @@ def _collect_streaming(spec: ScenarioSpec, quality: str, version: int, zoo_versi
         sink.finish()
         collection = {"steps_requested": steps, "action_noise": None,
                       "episode_seeding": "SeedSequence([seed, episode_index])"}
+        references = spec.references_for(version)   # (scores, details) for the card
         card = build_card(
             dataset_id=str(dataset_id), spec_dict=spec.to_dict(), quality=quality, version=version,
             behavior_policies=policy.describe(), seed=seed, total_steps=sink.rows, total_episodes=sink.episodes,
             returns=return_statistics(np.asarray(sink.complete_returns)),
-            reference_scores=references_for(spec, version)[0], layout="joint", collection=collection)
+            reference_scores=references[0], layout="joint", collection=collection)
         # The same card fields as the in-memory path (collect above).
         card["zoo_version"] = zoo_version
-        card["reference_details"] = references_for(spec, version)[1]
+        card["reference_details"] = references[1]
         version_writer.commit(card)
     return write.store.path(dataset_id)
 

@@ -174,20 +174,19 @@ def test_an_older_dataset_version_is_made_with_the_zoo_of_that_version(tmp_path,
 
 
 def test_a_card_never_takes_another_zoo_versions_expert_reference(reference_file):
-    from collectors.collect import references_for
     from madatasets.spec import record_reference
     spec = get_spec(SCENARIO)
     record_reference(SCENARIO, "random", {"mean": -25.0, "scenario_version": spec.version}, reference_file)
     record_reference(SCENARIO, "expert", {"mean": -19.0, "scenario_version": spec.version}, reference_file)  # zoo 0
-    scores, details = references_for(spec, 0)
+    scores, details = spec.references_for(0)
     assert scores == {"random": -25.0, "expert": -19.0} and set(details) == {"random", "expert"}
-    scores, details = references_for(spec, 1)
+    scores, details = spec.references_for(1)
     assert scores == {"random": -25.0} and set(details) == {"random"}
     record_reference(SCENARIO, "expert", {"mean": -10.3, "scenario_version": spec.version, "zoo_version": 1},
                      reference_file)
-    assert references_for(spec, 1)[0] == {"random": -25.0, "expert": -10.3}
+    assert spec.references_for(1)[0] == {"random": -25.0, "expert": -10.3}
     # The zoo-v0 expert is archived, not lost: -v0 datasets and their normalized scores keep it.
-    assert references_for(spec, 0)[0] == {"random": -25.0, "expert": -19.0}
+    assert spec.references_for(0)[0] == {"random": -25.0, "expert": -19.0}
     assert spec.reference_scores == {"random": -25.0, "expert": -10.3}
     from madatasets.scores import reference_scores
     assert reference_scores(f"{SCENARIO}/expert-v0")["expert"] == -19.0
