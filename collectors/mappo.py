@@ -88,8 +88,14 @@ class PPOTrainer:
     """
 
     def __init__(self, state_dim: int, action_dim: int, layout: tuple[list[list[int]], list[int]] | None,
-                 horizon: int, seed: int, params: PPOHyperparameters):
+                 horizon: int, seed: int, params: PPOHyperparameters, output_map: np.ndarray | None = None):
+        # `output_map` (environment action dims x learner action dims, one +-1 or nothing per row):
+        # the learner acts in a smaller space (e.g. MPE's 2-D forces, collectors/mpe_forces.py) and
+        # the environment gets `output_map @ action`; the exported actor folds it into its last layer.
         self.params, self.state_dim, self.action_dim, self.horizon = params, state_dim, action_dim, horizon
+        self.output_map = None if output_map is None else np.asarray(output_map, dtype=np.float32)
+        if self.output_map is not None and self.output_map.shape[1] != action_dim:
+            raise MadataError(f"output_map maps {self.output_map.shape[1]} learner action dims, not {action_dim}")
         generator = torch.Generator().manual_seed(seed)
         if layout is not None:
             # One log-std per action dimension of the shared output, as each agent's columns use it.
@@ -120,6 +126,18 @@ class PPOTrainer:
             hidden = torch.relu(torch.addmm(bias, hidden, weight))
         return torch.addmm(self.critic.biases[-1], hidden, self.critic.weights[-1]).reshape(shape)
 
+    def exported_layers(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The actor as a joint MLP in the environment's action space. Exact with an output map:
+        each row of the map has at most one +-1, and tanh is odd, so tanh(M z) = M tanh(z)."""
+        weights, biases = self.actor.numpy_layers()
+        if self.output_map is not None:
+            weights[-1] = (weights[-1] @ self.output_map.T).astype(np.float32)
+            biases[-1] = (self.output_map @ biases[-1]).astype(np.float32)
+        return weights, biases
+
+    def env_actions(self, actions: np.ndarray) -> np.ndarray:
+        return actions if self.output_map is None else actions @ self.output_map.T
+
     def log_prob(self, means: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         log_std = self.log_std[self.std_index]
         z = (actions - means) / log_std.exp()
@@ -147,8 +165,9 @@ class PPOTrainer:
                     means = self.actor(torch.from_numpy(block[:, t])).numpy()
                 sampled = means + std * self.rng.standard_normal(means.shape, dtype=np.float32)
                 actions[rows, t] = sampled
+                to_env = self.env_actions(sampled)
                 for copy in range(p.n_envs):
-                    next_state, reward, terminated, truncated = env_step(copy, sampled[copy])
+                    next_state, reward, terminated, truncated = env_step(copy, to_env[copy])
                     if terminated or truncated != (t == h - 1):
                         raise MadataError(f"this PPO learner needs fixed {h}-step episodes without termination; "
                                           f"an episode ended at step {t + 1}")
@@ -232,7 +251,7 @@ class PPOTrainer:
                 last_save = time.monotonic()
 
     def _snapshot(self, step: int, on_snapshot: Callable[[int, "PPOTrainer"], dict[str, Any]]) -> None:
-        weights, biases = self.actor.numpy_layers()
+        weights, biases = self.exported_layers()
         record = {"step": step, "weights": weights, "biases": biases, "before_updates": step == 0,
                   "rollout_chain": self.rollout_chain}
         record.update(on_snapshot(step, self))

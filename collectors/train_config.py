@@ -30,6 +30,10 @@ class TrainConfig:
     minibatches: int = 4                  # MAPPO: minibatches per pass over a rollout
     gae_lambda: float = 0.95              # MAPPO: GAE's lambda
     entropy_coef: float = 0.01            # MAPPO: entropy bonus
+    # MAPPO on MPE: "native" (mpe2's five movement entries) or "forces" (the learner acts with
+    # two forces per agent, collectors/mpe_forces.py; recorded actions stay mpe2's own).
+    action_parametrization: str = "native"
+    log_std_init: float = -0.5            # MAPPO: the Gaussian policy's initial log standard deviation
     # Training signal only: subtract this times the predators' summed distance to the
     # nearest prey (mpe2's shape=True term, which uses 0.1). Evaluations, checkpoint
     # choice and every recorded transition use the environment's own reward.
@@ -138,6 +142,11 @@ def validate_config(config: TrainConfig) -> None:
         raise MadataError(f"unknown algorithm {config.algorithm!r}; valid: {', '.join(ALGORITHMS)}")
     if config.reward_shaping and get_spec(config.scenario).family != "mpe":
         raise MadataError(f"reward_shaping applies to MPE predator-prey scenarios only, not {config.scenario}")
+    if config.action_parametrization not in ("native", "forces"):
+        raise MadataError(f"unknown action_parametrization {config.action_parametrization!r}; valid: native, forces")
+    if config.action_parametrization != "native" and (config.algorithm != "mappo"
+                                                       or get_spec(config.scenario).family != "mpe"):
+        raise MadataError("action_parametrization=forces applies to MAPPO on MPE scenarios only")
     if config.algorithm == "mappo":
         spec = get_spec(config.scenario)
         if config.scenario not in FIXED_HORIZON:

@@ -17,6 +17,7 @@ import torch
 from collectors.actors import Checkpoint, MLPActor
 from collectors.joint_env import JointEnv
 from collectors.mappo import PPOHyperparameters, PPOTrainer
+from collectors.mpe_forces import force_layout
 from collectors.run_support import TargetReached, checkpoint_saver, progress_bar, snapshot_evaluator, stop_after
 from collectors.train_config import TrainConfig, validate_config
 from collectors.train_td3 import restore, shared_actor_layout
@@ -32,6 +33,7 @@ def mappo_hyperparameters(config: TrainConfig) -> tuple[PPOHyperparameters, int]
     params = PPOHyperparameters(hidden=tuple(config.hidden), learning_rate=config.learning_rate, gamma=config.gamma,
                                 gae_lambda=config.gae_lambda, n_epochs=config.n_epochs,
                                 minibatches=config.minibatches, entropy_coef=config.entropy_coef,
+                                log_std_init=config.log_std_init,
                                 n_envs=config.n_envs, episodes_per_rollout=config.n_steps // per_round)
     return params, horizon
 
@@ -48,8 +50,14 @@ def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = 
     envs = [JointEnv(config.scenario, config.seed, 0, record=record, reward_shaping=config.reward_shaping)
             for _ in range(params.n_envs)]
     layout = shared_actor_layout(config.scenario) if config.actor == "shared" else None
-    trainer = PPOTrainer(envs[0].observation_space.shape[0], envs[0].action_space.shape[0], layout, horizon,
-                         config.seed, params)
+    action_dim, output_map = envs[0].action_space.shape[0], None
+    if config.action_parametrization == "forces":
+        if layout is None:
+            raise MadataError("action_parametrization=forces needs the shared actor (actor=shared)")
+        reduced, output_map = force_layout(config.scenario, layout[1])
+        layout, action_dim = (layout[0], reduced), sum(reduced)
+    trainer = PPOTrainer(envs[0].observation_space.shape[0], action_dim, layout, horizon, config.seed, params,
+                         output_map=output_map)
     meta = {"config": config.to_dict()}
     restore(trainer, run_dir, meta, config, resume, record)
     indices: list[list[int]] = [[] for _ in envs]   # each copy's episode indices, in its order
@@ -65,7 +73,7 @@ def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = 
 
     bar = progress_bar(config, trainer.state.step, stop_at, progress)
     on_snapshot = snapshot_evaluator(config, bar, evaluate, progress,
-                                     lambda learner: MLPActor(*learner.actor.numpy_layers()), stop_when)
+                                     lambda learner: MLPActor(*learner.exported_layers()), stop_when)
     save = checkpoint_saver(run_dir, meta)
     try:
         trainer.run(config.steps, env_reset, env_step, on_snapshot, config.eval_every, save=save,
