@@ -17,6 +17,7 @@ import torch
 
 from baselines.evaluation import evaluation_seeds
 from baselines.results import normalized_score
+from collectors.lockstep import run_lockstep
 from madatasets.errors import MadataError
 from madatasets.scenarios import episode_return, make
 
@@ -30,34 +31,16 @@ class DiscreteEvaluator:
         self.envs = [make(scenario) for _ in range(min(episodes, max(1, parallel)))]
 
     def run(self, algorithm: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Returns and wins of every episode, each (episodes,)."""
+        """Returns and wins of every episode, each (episodes,), in reset order."""
         generator = torch.Generator().manual_seed(self.seed)
-        returns, wins = [], []
-        for first in range(0, self.episodes, len(self.envs)):
-            wave = self.envs[:min(len(self.envs), self.episodes - first)]
-            obs = np.stack([env.reset_arrays(self.seeds[first + i])[0] for i, env in enumerate(wave)])
-            states = np.stack([env.state() for env in wave])
-            rewards: list[list[np.ndarray]] = [[] for _ in wave]
-            won = [False] * len(wave)
-            live = list(range(len(wave)))
-            while live:
-                legal = np.stack([wave[slot].legal_actions() for slot in live])           # (E, N, A)
-                actions = algorithm.act(obs[live].transpose(1, 0, 2), states[live], generator,
-                                        legal=legal.transpose(1, 0, 2))                    # (N, E)
-                still = []
-                for column, slot in enumerate(live):
-                    o, s, r, terminated, truncated = wave[slot].step_arrays(actions[:, column].astype(np.int32))
-                    obs[slot], states[slot] = o, s
-                    rewards[slot].append(r)
-                    if terminated or truncated:
-                        won[slot] = wave[slot].won
-                    else:
-                        still.append(slot)
-                live = still
-            # In reset order, whatever order the wave's episodes finished in.
-            returns += [episode_return(np.stack(r)) for r in rewards]
-            wins += won
-        return np.asarray(returns, dtype=np.float64), np.asarray(wins, dtype=bool)
+        outcomes = _Outcomes(self.envs, self.episodes)
+
+        def act(observations: np.ndarray, states: np.ndarray, legal: np.ndarray) -> np.ndarray:
+            return algorithm.act(observations, states, generator, legal=legal).astype(np.int32)
+
+        run_lockstep(self.envs, act, iter(self.seeds), episodes=self.episodes, recorder=outcomes,
+                     legal_actions=True)
+        return outcomes.returns, outcomes.wins
 
     def point(self, algorithm: Any, references: dict[str, float]) -> dict[str, Any]:
         returns, wins = self.run(algorithm)
@@ -69,3 +52,28 @@ class DiscreteEvaluator:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+class _Outcomes:
+    """Recorder of each episode's return (`episode_return`, the cards' convention) and win flag.
+
+    Waves are full-width but the last, so slot s's j-th episode is episode j * E + s.
+    """
+
+    def __init__(self, envs: list[Any], episodes: int):
+        self.envs = envs
+        self.rewards: dict[int, list[np.ndarray]] = {}
+        self.done = [0] * len(envs)
+        self.returns = np.zeros(episodes, dtype=np.float64)
+        self.wins = np.zeros(episodes, dtype=bool)
+
+    def step(self, slot: int, observations: np.ndarray, state: np.ndarray, actions: np.ndarray,
+             rewards: np.ndarray, next_observations: np.ndarray, next_state: np.ndarray,
+             terminated: bool, truncated: bool) -> None:
+        self.rewards.setdefault(slot, []).append(rewards)
+
+    def end_episode(self, slot: int, terminated: bool, cut: bool) -> None:
+        index = self.done[slot] * len(self.envs) + slot
+        self.done[slot] += 1
+        self.returns[index] = episode_return(np.stack(self.rewards.pop(slot)))
+        self.wins[index] = self.envs[slot].won

@@ -17,7 +17,7 @@ import torch
 
 from baselines.core.contract import Algorithm, DataSetting
 from baselines.diagnostics import DIAGNOSTICS_STREAM, Diagnostics, TrajectoryRecorder, fixed_state_sample
-from baselines.lockstep import run_lockstep
+from collectors.lockstep import run_lockstep
 from baselines.results import normalized_score
 from madatasets.dataset import Dataset
 from madatasets.errors import MadataError

@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from collectors.lockstep import run_lockstep
 from madatasets.scenarios import ScenarioEnv, get_spec, make
 
 
@@ -83,31 +84,52 @@ def episode_seeds(seed: int, episode_index: int) -> tuple[int, np.random.Generat
 
 def run_episode(env: ScenarioEnv, policy: BehaviorPolicy, seed: int, episode_index: int,
                 max_steps: int | None = None) -> dict[str, Any]:
-    """One episode; observations and states include the final next observation (L + 1 rows)."""
+    """One episode through the lockstep loop (one environment); observations and states
+    include the final next observation (L + 1 rows)."""
     env_seed, rng = episode_seeds(seed, episode_index)
     policy.start_episode(episode_index, rng)
-    obs, state = env.reset_arrays(env_seed)
-    spec = env.spec
-    limit = spec.episode_limit if max_steps is None else min(max_steps, spec.episode_limit)
-    observations = np.zeros((limit + 1, spec.n_agents, spec.obs_dim), dtype=np.float32)
-    states = np.zeros((limit + 1, spec.state_dim), dtype=np.float32)
-    actions = np.zeros((limit, spec.n_agents, spec.act_dim), dtype=np.float32)
-    rewards = np.zeros((limit, spec.n_agents), dtype=np.float32)
-    behavior_ids = np.zeros((limit, spec.n_agents), dtype=np.int16)
-    observations[0], states[0] = obs, state
-    terminated = truncated = False
-    length = 0
-    while length < limit and not (terminated or truncated):
-        action, behavior = policy.act(obs, state, rng)
-        obs, state, reward, terminated, truncated = env.step_arrays(action)
-        actions[length], rewards[length], behavior_ids[length] = action, reward, behavior
-        length += 1
-        observations[length], states[length] = obs, state
-    # Stopping at the step budget is a truncation, exactly as cutting a longer episode is.
-    budget_cut = not (terminated or truncated) and length == limit
-    return {"observations": observations[: length + 1], "states": states[: length + 1],
-            "actions": actions[:length], "rewards": rewards[:length], "behavior_ids": behavior_ids[:length],
-            "terminated": terminated, "truncated": truncated or budget_cut, "budget_cut": budget_cut}
+    limit = env.spec.episode_limit if max_steps is None else min(max_steps, env.spec.episode_limit)
+    recorder = _EpisodeArrays(env.spec, limit)
+
+    def act(observations: np.ndarray, states: np.ndarray) -> np.ndarray:   # (N, 1, O), (1, S)
+        action, recorder.behavior = policy.act(observations[:, 0], states[0], rng)
+        return action[:, None]
+
+    run_lockstep([env], act, iter([env_seed]), episodes=1, recorder=recorder, max_episode_steps=limit)
+    return recorder.episode()
+
+
+class _EpisodeArrays:
+    """Recorder of one episode into the collection's arrays (preallocated to the step limit)."""
+
+    def __init__(self, spec: Any, limit: int):
+        self.observations = np.zeros((limit + 1, spec.n_agents, spec.obs_dim), dtype=np.float32)
+        self.states = np.zeros((limit + 1, spec.state_dim), dtype=np.float32)
+        self.actions = np.zeros((limit, spec.n_agents, spec.act_dim), dtype=np.float32)
+        self.rewards = np.zeros((limit, spec.n_agents), dtype=np.float32)
+        self.behavior_ids = np.zeros((limit, spec.n_agents), dtype=np.int16)
+        self.behavior: np.ndarray | None = None     # the behaviour ids of the action being stepped
+        self.length, self.terminated, self.truncated, self.budget_cut = 0, False, False, False
+
+    def step(self, slot: int, observations: np.ndarray, state: np.ndarray, actions: np.ndarray,
+             rewards: np.ndarray, next_observations: np.ndarray, next_state: np.ndarray,
+             terminated: bool, truncated: bool) -> None:
+        t = self.length
+        if t == 0:
+            self.observations[0], self.states[0] = observations, state
+        self.actions[t], self.rewards[t], self.behavior_ids[t] = actions, rewards, self.behavior
+        self.observations[t + 1], self.states[t + 1] = next_observations, next_state
+        self.length, self.truncated = t + 1, truncated
+
+    def end_episode(self, slot: int, terminated: bool, cut: bool) -> None:
+        # Stopping at the step budget is a truncation, exactly as cutting a longer episode is.
+        self.terminated, self.budget_cut = terminated, cut
+
+    def episode(self) -> dict[str, Any]:
+        n = self.length
+        return {"observations": self.observations[: n + 1], "states": self.states[: n + 1],
+                "actions": self.actions[:n], "rewards": self.rewards[:n], "behavior_ids": self.behavior_ids[:n],
+                "terminated": self.terminated, "truncated": self.truncated or self.budget_cut, "budget_cut": self.budget_cut}
 
 
 # -- worker processes -----------------------------------------------------------

@@ -12,7 +12,7 @@ from baselines.algorithms import ALL_ALGORITHMS, algorithm_module
 from baselines.core.config import AlgorithmConfig
 from baselines.core.contract import SETTINGS, Algorithm
 from baselines.diagnostics import TrajectoryRecorder
-from baselines.lockstep import run_lockstep
+from collectors.lockstep import run_lockstep
 from baselines.otc.cli import route_assignments
 from madatasets.cli import cli
 from madatasets.errors import MadataError
@@ -86,6 +86,64 @@ def test_lockstep_runs_whole_episodes_or_an_exact_step_budget():
     finally:
         for env in envs:
             env.close()
+
+
+def test_the_one_loop_cuts_collection_at_its_step_budget_and_hands_policies_their_masks():
+    from collectors.rollout import UniformRandomPolicy, run_episode
+    spec = get_spec("hopper-3x1")
+    env = make("hopper-3x1")
+    try:
+        mask = np.ones((spec.n_agents, spec.act_dim), np.float32)
+        cut = run_episode(env, UniformRandomPolicy(mask), seed=0, episode_index=3, max_steps=4)
+        whole = run_episode(env, UniformRandomPolicy(mask), seed=0, episode_index=3)
+        # A cut episode is the whole one's first steps, marked truncated by the budget, never terminated.
+        assert len(cut["actions"]) == 4 and len(cut["observations"]) == 5
+        assert cut["budget_cut"] and cut["truncated"] and not cut["terminated"]
+        assert np.array_equal(cut["observations"], whole["observations"][:5])
+        assert np.array_equal(cut["actions"], whole["actions"][:4])
+        assert whole["terminated"] != whole["truncated"] and not whole["budget_cut"]
+        # The loop scores a cut wave episode as NaN and refuses a cut with a step budget.
+        scores = run_lockstep([env], lambda o, s: np.zeros((spec.n_agents, 1, spec.act_dim), np.float32),
+                              iter([5]), episodes=1, max_episode_steps=2)
+        assert np.isnan(scores[0])
+        with pytest.raises(MadataError, match="whole-episode waves only"):
+            run_lockstep([env], Pushing(spec), iter(range(9)), steps=5, max_episode_steps=2)
+    finally:
+        env.close()
+    seen = []
+
+    class Masks:
+        def __init__(self, slot_mask):
+            self.slot_mask = slot_mask
+
+        def legal_actions(self):
+            return self.slot_mask
+
+    class Stepping(Masks):
+        spec = get_spec("mpe-spread-3")
+
+        def __init__(self, slot_mask):
+            super().__init__(slot_mask)
+            self.inner = make("mpe-spread-3")
+
+        def reset_arrays(self, seed):
+            return self.inner.reset_arrays(seed)
+
+        def step_arrays(self, action):
+            return self.inner.step_arrays(action)
+
+    def masked(observations, states, legal):
+        seen.append(legal.copy())
+        return Pushing(Stepping.spec)(observations, states)
+
+    wave = [Stepping(np.full((3, 5), slot == 1)) for slot in range(2)]
+    try:
+        run_lockstep(wave, masked, iter(range(2)), episodes=2, legal_actions=True)
+        # (N, E, A): environment 1's mask in column 1, every step.
+        assert len(seen) == 25 and all(m.shape == (3, 2, 5) and not m[:, 0].any() and m[:, 1].all() for m in seen)
+    finally:
+        for env in wave:
+            env.inner.close()
 
 
 def test_otc_set_keys_are_routed_to_the_backbone_or_the_protocol():

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from baselines.core.replay import Batch, PerAgentReplay
-from baselines.lockstep import Policy, run_lockstep
+from collectors.lockstep import Policy, run_lockstep
 from madatasets.dataset import AgentDataset
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioEnv
