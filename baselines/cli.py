@@ -346,7 +346,7 @@ def demo(seed: int, results_dir: str, no_train: bool, store_path: str | None) ->
 @click.command(name="matrix-game")
 def matrix_game() -> None:
     """Print the MABCQ matrix-game tables (the paper's Tables 2-4) computed exactly."""
-    from baselines.matrix_game import format_tables
+    from baselines.matrix_game_tables import format_tables
     click.echo(format_tables())
 
 
