@@ -18,9 +18,10 @@ import zarr
 from madatasets.card_checks import corrupt, stored_arrays
 from madatasets.derived import ColumnGather, logical_array
 from madatasets.errors import ChecksumError
-from madatasets.fastread import CorruptArray, read_verified
+from madatasets.fastread import read_verified
 from madatasets.ids import DatasetId
 from madatasets.integrity import array_checksum
+from madatasets.shard_layout import CorruptArray
 
 
 def read_logical(parsed: DatasetId, group_path: Path, card: dict[str, Any], verify: bool,
