@@ -18,7 +18,7 @@ from baselines.algorithms import ALL_ALGORITHMS, PROTOCOLS
 from baselines.core.actor_critic import CRITIC_KINDS
 from baselines.otc.cli import otc_options
 from baselines.presets import PRESETS
-from madatasets.cli import deprecated, store_option
+from madatasets.cli_options import deprecated, store_option
 from madatasets.errors import MadataError
 
 COMMANDS: list[click.Command] = []

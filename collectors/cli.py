@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from collectors.smax_yardsticks import smax_yardstick_command
-from madatasets.cli import deprecated, store_option
+from madatasets.cli_options import deprecated, store_option
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, scenario_names
 from madatasets.store import MAX_VERSION, QUALITIES, Store
