@@ -39,7 +39,8 @@ import zarr
 from madatasets.derived import derive_columns, rebuild_from_columns  # noqa: F401 (re-exported)
 from madatasets.card_checks import check_card, check_consistency, check_integrity, read_group_attributes
 from madatasets.errors import MadataError
-from madatasets.ids import IMPORTED, MAX_VERSION, QUALITIES, DatasetId, id_namespaces, parse_id  # noqa: F401 (re-exported)
+from madatasets.ids import IMPORTED, MAX_VERSION, QUALITIES, DatasetId, parse_id  # noqa: F401 (re-exported)
+from madatasets.ids import id_namespaces
 from madatasets.integrity import array_checksum  # noqa: F401 (re-exported)
 from madatasets.layout import Layout, shared
 from madatasets.store_gc import collect_store_garbage
