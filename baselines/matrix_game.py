@@ -1,4 +1,4 @@
-"""Two-agent matrix game of MABCQ (offline decentralised MARL), Sections 3.1 and 4.1.
+"""Two-agent matrix game of MABCQ (offline decentralised MARL), Sections 3.1 and 4.1: the game and its exact values.
 
 The paper uses this game to show how the transition probabilities that an
 independent agent estimates from its own offline dataset are biased by the other
@@ -25,6 +25,9 @@ Modelling choices, where the paper leaves room for interpretation:
   Table 3 is only reproduced without clipping (agent 1's ``a2`` needs
   ``lambda_vd = 2``, beyond the largest ``eps = 0.8`` used in the paper).  So
   clipping is off by default and available through ``optimism``.
+
+Q-learning on the offline datasets is :mod:`baselines.matrix_game_learning`;
+the tables as text (``madata matrix-game``) are :mod:`baselines.matrix_game_tables`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ __all__ = [
     "Correction",
     "MatrixGame",
     "AgentTable",
-    "QLearningResult",
     "perceived_transitions",
     "value_deviation_weights",
     "transition_normalization_weights",
@@ -46,9 +48,6 @@ __all__ = [
     "expected_returns",
     "agent_table",
     "greedy_joint_action",
-    "independent_q_learning",
-    "format_tables",
-    "main",
 ]
 
 # Loose enough for distributions typed as decimals (0.1 + 0.2 + 0.7).
@@ -66,15 +65,6 @@ class Correction(str, Enum):
     VD = "vd"  # Table 3: lambda_vd only (MABCQ w/o lambda_tn)
     VD_TN = "vd+tn"  # Table 4: lambda_tn * lambda_vd (full MABCQ)
 
-
-_TABLE_TITLES = {
-    Correction.NONE: "Table 2: Transition probabilities and expected returns "
-    "calculated in the dataset.",
-    Correction.VD: "Table 3: Transition probabilities and expected returns "
-    "calculated in the dataset using only lambda_vd.",
-    Correction.VD_TN: "Table 4: Transition probabilities and expected returns "
-    "calculated in the dataset using lambda_tn and lambda_vd.",
-}
 
 
 def _as_distribution(values: object, name: str) -> np.ndarray:
@@ -299,158 +289,8 @@ def greedy_joint_action(
     return actions[0], actions[1]
 
 
-@dataclass(frozen=True)
-class QLearningResult:
-    """Outcome of independent tabular Q-learning on the offline datasets."""
-
-    correction: Correction
-    joint_action: tuple[int, int]  # greedy action of agent 1 and agent 2, 0-based
-    q_values: tuple[np.ndarray, np.ndarray]  # per agent, per own action
-    visits: tuple[np.ndarray, np.ndarray]  # updates per own action
-
-
-def _sampling_weights(
-    game: MatrixGame, agent: int, correction: Correction, optimism: float | None
-) -> np.ndarray:
-    """Modified sampling probability ``lambda_tn * lambda_vd * p_B(a_i, s')`` of Section 3.2.3.
-
-    Writing it as ``p_B(a_i) * z_i(a_i) * P_mod(s'|a_i)`` shows that, given
-    ``a_i``, the next state is drawn from the modified transition probability;
-    the factor ``z_i`` only rescales how often each own action is updated,
-    which leaves the Q-learning fixed point unchanged.
-    """
-    base = perceived_transitions(game, agent)
-    if correction is Correction.NONE:
-        lam = np.ones_like(base)
-    else:
-        if correction is Correction.VD_TN:
-            tn = transition_normalization_weights(base)
-        else:
-            tn = np.ones_like(base)
-        # lambda_vd uses the expectation under the distribution it modifies (module docstring).
-        target = _normalise_rows(base * tn)
-        lam = tn * value_deviation_weights(target, game.agent_payoff(agent), optimism)
-    weights = game.behaviour(agent)[:, None] * base * lam
-    return weights / weights.sum()
-
-
-def independent_q_learning(
-    game: MatrixGame,
-    correction: Correction | str = Correction.NONE,
-    *,
-    n_samples: int = 10_000,
-    learning_rate: float | None = None,
-    seed: int = 0,
-    optimism: float | None = None,
-) -> QLearningResult:
-    """Tabular independent Q-learning of both agents on their own offline datasets.
-
-    Each agent draws ``n_samples`` tuples ``(a_i, s', r)`` with the modified
-    sampling probability of Section 3.2.3 and applies
-    ``Q(a_i) += alpha * (r - Q(a_i))``; the target has no bootstrap term
-    because ``s'`` is terminal.  ``learning_rate=None`` uses ``alpha = 1 /
-    visits``, so Q is the sample mean and converges to the exact expected
-    return, which keeps the learned joint action stable for a modest number of
-    samples.  ``lambda_vd`` is computed from the exact tabular values rather
-    than from the current Q; for positive payoffs the non-stationary version
-    (``E V`` estimated by ``Q(a_i)``) has the same fixed point, because
-    ``E_P[(r / Q) * (r - Q)] = 0`` solves to the same ``Q``.  Ties and
-    never-sampled actions: greedy picks the lowest-index action among those
-    sampled at least once.
-    """
-    correction = Correction(correction)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    if learning_rate is not None and not 0 < learning_rate <= 1:
-        raise ValueError(f"learning_rate must be in (0, 1] or None, got {learning_rate!r}")
-    # Independent streams per agent: decentralised learners share no randomness,
-    # and one agent's draws do not shift when the other's action count changes.
-    streams = np.random.SeedSequence(seed).spawn(2)
-    q_tables: list[np.ndarray] = []
-    visit_counts: list[np.ndarray] = []
-    actions: list[int] = []
-    for agent, stream in zip((1, 2), streams):
-        rng = np.random.default_rng(stream)
-        weights = _sampling_weights(game, agent, correction, optimism)
-        rewards = game.agent_payoff(agent)
-        n_other = weights.shape[1]
-        flat = rng.choice(weights.size, size=n_samples, p=weights.ravel())
-        q = np.zeros(weights.shape[0])
-        visits = np.zeros(weights.shape[0], dtype=np.int64)
-        for idx in flat:
-            a, other = divmod(int(idx), n_other)
-            visits[a] += 1
-            alpha = 1.0 / visits[a] if learning_rate is None else learning_rate
-            q[a] += alpha * (rewards[a, other] - q[a])
-        actions.append(int(np.argmax(np.where(visits > 0, q, -np.inf))))
-        q_tables.append(q)
-        visit_counts.append(visits)
-    return QLearningResult(
-        correction=correction,
-        joint_action=(actions[0], actions[1]),
-        q_values=(q_tables[0], q_tables[1]),
-        visits=(visit_counts[0], visit_counts[1]),
-    )
-
-
-def _action_label(index: int) -> str:
-    return f"a{index + 1}"
-
-
-def _outcome_labels(rewards: np.ndarray, own: int, other_agent: int) -> list[str]:
-    row = rewards[own]
-    # The paper names next states by their payoff; fall back to the other
-    # agent's action when two outcomes of one row share a payoff.
-    ambiguous = len(set(row.tolist())) < row.size
-    labels = []
-    for j, r in enumerate(row):
-        outcome = f"{r:g}" if not ambiguous else f"{r:g} [agent {other_agent}: {_action_label(j)}]"
-        labels.append(f"p({outcome}|{_action_label(own)})")
-    return labels
-
-
-def _format_agent_table(table: AgentTable) -> list[str]:
-    other_agent = 2 if table.agent == 1 else 1
-    rows: list[tuple[str, str, str]] = []
-    for a in range(table.returns.size):
-        labels = _outcome_labels(table.rewards, a, other_agent)
-        for j, label in enumerate(labels):
-            rows.append(
-                (
-                    _action_label(a) if j == 0 else "",
-                    f"{label} = {table.transitions[a, j]:.2f}",
-                    f"{table.returns[a]:.2f}" if j == 0 else "",
-                )
-            )
-    header = ("action", "transition", "expected return")
-    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(3)]
-
-    def line(cells: tuple[str, str, str]) -> str:
-        return f"{cells[0]:<{widths[0]}}  {cells[1]:<{widths[1]}}  {cells[2]:>{widths[2]}}".rstrip()
-
-    out = [f"Agent {table.agent}", line(header), "  ".join("-" * w for w in widths)]
-    out.extend(line(r) for r in rows)
-    return out
-
-
-def format_tables(game: MatrixGame | None = None, optimism: float | None = None) -> str:
-    """Tables 2, 3 and 4 of the paper as plain text (the paper's game by default)."""
-    game = MatrixGame.paper() if game is None else game
-    blocks = []
-    for correction in Correction:
-        lines = [_TABLE_TITLES[correction], ""]
-        for agent in (1, 2):
-            lines.extend(_format_agent_table(agent_table(game, agent, correction, optimism)))
-            lines.append("")
-        joint = greedy_joint_action(game, correction, optimism)
-        lines.append(f"Greedy joint action: ({_action_label(joint[0])}, {_action_label(joint[1])})")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
-
-
-def main() -> None:
-    print(format_tables())
-
-
 if __name__ == "__main__":
+    # `python -m baselines.matrix_game` still prints the tables (baselines.matrix_game_tables).
+    from baselines.matrix_game_tables import main
+
     main()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from madatasets.errors import MadataError
-from madatasets.scenarios import get_spec
+from madatasets.scenarios import get_spec, scenario_names
 
 QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert", "mixed")
 # ASCII only, whole string: `$` would accept a trailing newline and `\d` full-width digits.
@@ -62,3 +62,14 @@ def parse_id(dataset_id: str) -> DatasetId:
     if quality not in QUALITIES:
         raise MadataError(f"unknown quality {quality!r} in {dataset_id!r}; valid: {', '.join(QUALITIES)}")
     return DatasetId(scenario, quality, int(match["version"]))
+
+
+def id_namespaces(root: Path) -> list[str]:
+    """The directories of a store rooted at `root` that can hold ids: every registered scenario, then each
+    imported name."""
+    names = list(scenario_names())
+    imported = root / IMPORTED
+    if imported.is_dir():
+        names += [f"{IMPORTED}/{entry.name}" for entry in sorted(imported.iterdir())
+                  if entry.is_dir() and not entry.name.startswith(".")]
+    return names

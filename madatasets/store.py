@@ -20,6 +20,8 @@ zarr.json too (datasets written before the record: each array's sha256 is comput
 while it decodes and compared with the card). A mismatch, a missing chunk or an
 undecodable one raises `ChecksumError` naming the array. `verify` (`madata
 verify`) also recomputes every array's sha256 over the decoded values.
+
+The verified read is madatasets/store_read.py, garbage collection madatasets/store_gc.py.
 """
 
 from __future__ import annotations
@@ -28,22 +30,21 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import zarr
 
-from madatasets.derived import ColumnGather, derive_columns, logical_array, rebuild_from_columns  # noqa: F401 (re-exported)
-from madatasets.card_checks import (check_card, check_consistency, check_integrity, corrupt, read_group_attributes,
-                                    stored_arrays)
-from madatasets.errors import ChecksumError, MadataError
+from madatasets.derived import derive_columns, rebuild_from_columns  # noqa: F401 (re-exported)
+from madatasets.card_checks import check_card, check_consistency, check_integrity, read_group_attributes
+from madatasets.errors import MadataError
 from madatasets.ids import IMPORTED, MAX_VERSION, QUALITIES, DatasetId, parse_id  # noqa: F401 (re-exported)
-from madatasets.fastread import CorruptArray, read_verified
+from madatasets.ids import id_namespaces
 from madatasets.integrity import array_checksum  # noqa: F401 (re-exported)
-from madatasets.layout import VERSIONS, Layout, shared
-from madatasets.scenarios import scenario_names
+from madatasets.layout import Layout, shared
+from madatasets.store_gc import collect_store_garbage
+from madatasets.store_read import read_logical
 from madatasets.writer import STORE_LAYOUT, VersionWriter
 from madatasets.writer import chunking as _chunking, compressor as _compressor  # noqa: F401  (benchmarks)
 
@@ -51,16 +52,6 @@ MARKER = ".madata-store"
 STORE_FORMAT = 1
 DEFAULT_ROOT = "madata-store"
 _READ_ATTEMPTS = 5
-
-
-def _namespaces(root: Path) -> list[str]:
-    """The directories that can hold ids: every registered scenario, then each imported name."""
-    names = list(scenario_names())
-    imported = root / IMPORTED
-    if imported.is_dir():
-        names += [f"{IMPORTED}/{entry.name}" for entry in sorted(imported.iterdir())
-                  if entry.is_dir() and not entry.name.startswith(".")]
-    return names
 
 
 def default_root() -> Path:
@@ -108,7 +99,7 @@ class Store:
         if not self.exists:
             return []
         ids = []
-        for scenario in _namespaces(self.root):
+        for scenario in id_namespaces(self.root):
             directory = self.root / scenario
             if not directory.is_dir():
                 continue
@@ -235,92 +226,10 @@ class Store:
             card = check_card(parsed, attributes) if verify else attributes["card"]
             records = check_integrity(parsed, attributes) if verify else None
             strict = attributes.get("store_layout", 1) >= STORE_LAYOUT
-            arrays = self._read_logical(parsed, group_path, card, verify, strict, records, full)
+            arrays = read_logical(parsed, group_path, card, verify, strict, records, full)
         if verify:
             check_consistency(parsed, card, arrays)
         return dict(card), arrays
-
-    def _read_logical(self, parsed: DatasetId, group_path: Path, card: dict[str, Any], verify: bool,
-                      strict: bool, records: dict[str, Any] | None = None,
-                      full: bool = False) -> dict[str, np.ndarray]:
-        derived = card.get("derived_arrays", {})
-        logical = list(card["checksums"])
-        names = [name for name in logical if name not in derived]
-        names += sorted({stored for plan in derived.values() for stored in (plan["source"], plan["residual"])
-                         if stored and stored not in names})
-        stored_names = set(stored_arrays(group_path))
-        if verify:
-            unexpected = sorted(stored_names - set(names))
-            if unexpected:
-                raise corrupt(parsed, f"arrays {', '.join(unexpected)} are not covered by the card's checksums")
-        absent = [name for name in names if name not in stored_names]
-        if absent:
-            raise corrupt(parsed, f"array {absent[0]!r} is missing")
-        if records is not None:
-            uncovered = [name for name in names if not isinstance(records.get(name), dict)]
-            if uncovered:
-                raise corrupt(parsed, f"array {uncovered[0]!r} is not covered by the integrity record")
-        gathers: dict[str, ColumnGather] = {}
-        hooks: dict[str, list[ColumnGather]] = {}
-        try:
-            for name, plan in derived.items():
-                # A derived array has its source's rows and dtype (derive_columns requires both).
-                source_meta = json.loads((group_path / plan["source"] / "zarr.json").read_text())
-                gathers[name] = ColumnGather(np.asarray(plan["columns"]), source_meta["shape"][0],
-                                             np.dtype(source_meta["data_type"]))
-                hooks.setdefault(plan["source"], []).append(gathers[name])
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
-            raise corrupt(parsed, f"its column map for {name!r} is unusable ({error})") from None
-        # Every stored array in one pass (one decoding pool for all), each derived array gathered
-        # chunk by chunk from its decoded source; zarr for layouts we did not write.
-        try:
-            results = read_verified([group_path / name for name in names],
-                                    after_chunk=[hooks.get(name, []) for name in names],
-                                    strict=strict, digests=verify and (records is None or full),
-                                    records=[records[name] for name in names] if records is not None else None)
-        except CorruptArray as error:
-            name = error.path.relative_to(group_path).as_posix() if error.path.is_relative_to(group_path) \
-                else str(error.path)
-            raise corrupt(parsed, f"array {name!r} cannot be read: {error.reason}") from None
-        except (MemoryError, ValueError, OSError) as error:
-            raise corrupt(parsed, f"its arrays cannot be read ({type(error).__name__}: {error})") from None
-        fast: dict[str, np.ndarray] = {}
-        digests: dict[str, str | None] = {}
-        for name, result in zip(names, results):
-            if result is None:
-                fast[name], digests[name] = self._read_with_zarr(parsed, group_path, name), None
-            else:
-                fast[name], digests[name] = result
-        # Arrays whose every stored byte matched the integrity record bound to the card: their
-        # decoded values are those the card's sha256 were computed over.
-        chunk_verified = set() if records is None or full else \
-            {name for name, result in zip(names, results) if result is not None}
-
-        arrays: dict[str, np.ndarray] = {}
-        sources: dict[str, np.ndarray] = {}
-        for name in logical:
-            plan = derived.get(name)
-            if plan is None:
-                arrays[name] = fast[name]
-            elif plan["source"] in fast and name in gathers:
-                arrays[name] = gathers[name].finish(fast[plan["residual"]] if plan["residual"] else None)
-            else:
-                arrays[name] = logical_array(name, card, fast.__getitem__, sources)
-            if verify and name not in chunk_verified:
-                actual = digests.get(name) if plan is None else None
-                actual = actual or array_checksum(arrays[name])
-                expected = card["checksums"][name]
-                if actual != expected:
-                    raise ChecksumError(f"{parsed}: array {name!r} checksum mismatch (expected {expected[:16]}..., "
-                                        f"got {actual[:16]}...); the dataset is corrupt")
-        return arrays
-
-    @staticmethod
-    def _read_with_zarr(parsed: DatasetId, group_path: Path, name: str) -> np.ndarray:
-        try:
-            return zarr.open_array(group_path / name, mode="r")[...]
-        except Exception as error:  # zarr raises many types on damaged metadata or chunks
-            raise corrupt(parsed, f"array {name!r} cannot be read ({type(error).__name__}: {error})") from None
 
     def verify(self, dataset_id: str) -> dict[str, str]:
         """Recompute every checksum; raises ChecksumError naming the first bad array."""
@@ -334,49 +243,8 @@ class Store:
 
     # -- garbage collection -------------------------------------------------------
     def gc(self) -> list[Path]:
-        """Remove superseded versions and what killed writers left; returns what was removed.
-
-        Ids being written (lock held) and versions being read are left alone.
-        """
-        if not self.exists:
-            return []
-        removed: list[Path] = []
-        for scenario in _namespaces(self.root):
-            versions = self.root / scenario / VERSIONS
-            if not versions.is_dir():
-                continue
-            for entry in sorted(versions.iterdir()):
-                with contextlib.suppress(MadataError):
-                    dataset_id = parse_id(f"{scenario}/{entry.name}")
-                    with self.lock(dataset_id, wait=None) as held:
-                        if held:
-                            self.layout.recover(dataset_id.relative_path)
-                            removed += self.layout.collect_garbage(dataset_id.relative_path)
-        removed += self._gc_legacy_staging()
-        return removed
-
-    def _gc_legacy_staging(self) -> list[Path]:
-        """`.tmp/` of the writer before immutable versions: a dataset stranded there by a
-        crash between its two renames is put back when its id has none; the rest is litter."""
-        staging = self.root / ".tmp"
-        removed: list[Path] = []
-        if not staging.is_dir():
-            return removed
-        for entry in sorted(staging.iterdir()):
-            with contextlib.suppress(MadataError, OSError):
-                if entry.name.startswith("old-"):
-                    dataset_id = parse_id(read_group_attributes(DatasetId("x", "x", 0), entry)["card"]["id"])
-                    with self.lock(dataset_id, wait=None) as held:
-                        if held and not os.path.lexists(self.path(dataset_id)):
-                            self.path(dataset_id).parent.mkdir(parents=True, exist_ok=True)
-                            os.rename(entry, self.path(dataset_id))
-                            continue
-            if entry.exists():
-                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
-                removed.append(entry)
-        with contextlib.suppress(OSError):
-            staging.rmdir()
-        return removed
+        """Remove superseded versions and what killed writers left (madatasets/store_gc.py)."""
+        return collect_store_garbage(self)
 
 
 class Writer:

@@ -21,10 +21,10 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from madatasets.cards import render_card_markdown
-from madatasets.fastread import chunk_record
 from madatasets.integrity import CHUNK_HASH, card_digest, integrity_digest
 from madatasets.layout import CARD_MARKDOWN, GROUP, Layout, fsync_tree
 from madatasets.schema import array_attributes
+from madatasets.shard_layout import chunk_record
 
 # Groups written with immutable versions, every chunk stored and a card digest.
 STORE_LAYOUT = 2

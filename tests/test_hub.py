@@ -313,7 +313,7 @@ def test_download_refuses_what_this_madata_cannot_use(remote, tmp_path):
 # -- concurrency ------------------------------------------------------------------------------
 def test_two_concurrent_publishes_keep_both_entries(source, tmp_path, monkeypatch):
     import madatasets.hub.index as index_module
-    import madatasets.hub.remote as remote_module
+    import madatasets.hub.remote_local as remote_module
     original = index_module.dump_index
 
     def slow_dump(index):

@@ -122,7 +122,7 @@ def test_a_missing_bucket_is_one_line(bucket, tmp_path, capsys):
 
 def test_two_concurrent_publishes_to_s3_keep_both_entries(source, bucket, monkeypatch):
     import madatasets.hub.index as index_module
-    import madatasets.hub.remote as remote_module
+    import madatasets.hub.remote_s3 as remote_module
     name, client = bucket
     original = index_module.dump_index
 

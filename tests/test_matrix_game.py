@@ -10,14 +10,13 @@ from baselines.matrix_game import (
     MatrixGame,
     agent_table,
     expected_returns,
-    format_tables,
     greedy_joint_action,
-    independent_q_learning,
-    main,
     modified_transitions,
     perceived_transitions,
     value_deviation_weights,
 )
+from baselines.matrix_game_learning import independent_q_learning
+from baselines.matrix_game_tables import format_tables, main
 
 A1, A2 = 0, 1
 

@@ -18,7 +18,6 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from madatasets.errors import MadataError
-from madatasets.fastread import DiskFiles
 from madatasets.hub.index import split_revision
 from madatasets.hub.lookup import find
 from madatasets.hub.paths import inside, safe_relative
@@ -27,6 +26,7 @@ from madatasets.hub.transfer import FileSink, transfer
 from madatasets.hub.verify import read_group
 from madatasets.integrity import card_digest
 from madatasets.layout import fsync_tree
+from madatasets.shard_layout import DiskFiles
 from madatasets.store import Store, parse_id
 
 DOWNLOADS = ".downloads"

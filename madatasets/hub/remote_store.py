@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from madatasets.errors import ChecksumError, MadataError
-from madatasets.fastread import MemoryFiles
 from madatasets.hub.index import select, split_revision
 from madatasets.hub.paths import safe_relative
 from madatasets.hub.remote import open_remote
@@ -23,6 +22,7 @@ from madatasets.hub.requirements import check_requirements
 from madatasets.hub.transfer import MemorySink, transfer
 from madatasets.hub.verify import read_group
 from madatasets.integrity import array_checksum
+from madatasets.shard_layout import MemoryFiles
 from madatasets.store import parse_id
 
 

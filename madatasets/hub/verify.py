@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from madatasets.errors import ChecksumError
-from madatasets.fastread import CorruptArray, DiskFiles, MemoryFiles, read_verified
+from madatasets.fastread import read_verified
+from madatasets.shard_layout import CorruptArray, DiskFiles, MemoryFiles
 from madatasets.card_checks import check_card, check_consistency, check_integrity, corrupt
 from madatasets.ids import DatasetId
 from madatasets.integrity import card_digest
