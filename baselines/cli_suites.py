@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
+from baselines.suites import OWN_BATCH
 from madatasets.errors import MadataError
-
-OWN_BATCH = "each algorithm's own"
 
 
 @click.command()

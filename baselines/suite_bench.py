@@ -13,11 +13,9 @@ from typing import Any, Callable
 
 from baselines.bench import RunSpec, bench as run_bench
 from baselines.completion import completed_result
-from baselines.suites import Suite
+from baselines.suites import OWN_BATCH, Suite
 from madatasets.errors import MadataError
 from madatasets.store import Store, parse_id
-
-OWN_BATCH = "each algorithm's own"
 
 
 def deviations(suite: Suite, dataset_ids: list[str], seeds: list[int], updates: int | None,

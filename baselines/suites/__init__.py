@@ -21,6 +21,7 @@ SUITE_SCHEMA = "madata.suite"
 SUITE_DIR = Path(__file__).parent
 # The suite `madata bench ALGORITHM` runs without --dataset/--suite: CPU-minutes (the demo's).
 DEFAULT_SUITE = "quick"
+OWN_BATCH = "each algorithm's own"   # how a protocol without a batch size reads
 SETTINGS = ("offline", "online-tuning")
 
 

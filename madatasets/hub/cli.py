@@ -7,6 +7,7 @@ from typing import Sequence
 
 import click
 
+from madatasets.cli_options import store_option
 from madatasets.errors import MadataError
 
 
@@ -63,8 +64,6 @@ def list_remote(remotes: Sequence[str], store_path: str | None) -> None:
         click.echo(f"madata: warning: {failure}", err=True)
 
 
-store_option = click.option("--store", "store_path", type=click.Path(file_okay=False), default=None,
-                            help="Store directory (default: $MADATA_HOME or ./madata-store).")
 
 
 @click.command()
