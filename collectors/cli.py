@@ -44,8 +44,9 @@ def collect(scenario: str, quality: str, env_steps: int | None, old_steps: int |
         env_steps = old_steps
     env_steps = 1_000_000 if env_steps is None else env_steps
     if dataset_version is None:
-        # Zoo-made (and random) data take the zoo's version; SMAX has no zoo yet, its data are -v0.
-        dataset_version = 0 if get_spec(scenario).discrete else zoo_version_of(None)
+        # Zoo-made (and random) data take the zoo's version; SMAX random data stay -v0 (the smax
+        # suite's), its zoo tiers take the zoo's version (`--version 1` makes a random-v1 beside them).
+        dataset_version = 0 if get_spec(scenario).discrete and quality == "random" else zoo_version_of(None)
     path = run_collect(scenario, quality, steps=env_steps, seed=seed, workers=workers, store=store_path,
                        overwrite=overwrite, version=dataset_version, progress=not quiet)
     card = Store(store_path).card(f"{scenario}/{quality}-v{dataset_version}")

@@ -42,8 +42,10 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
         from madatasets.smac import no_simulator_message
         raise MadataError(no_simulator_message(scenario))
     if get_spec(scenario).discrete:
-        raise MadataError(f"{scenario} has no behaviour-policy trainer yet (SMAX: docs/smax.md); "
-                          f"trainable scenarios: {', '.join(n for n in scenario_names() if not get_spec(n).discrete)}")
+        if algorithm not in (None, "mappo") or for_medium_replay:
+            raise MadataError("SMAX scenarios train with the zoo's JAX MAPPO (collectors/smax_mappo.py) only; "
+                              "drop --algorithm and --for-medium-replay")
+        return _train_smax(scenario, steps, seed, run_dir, resume, quiet, zoo_dir)
     if for_medium_replay:
         if algorithm or run_dir or resume:
             raise MadataError("--for-medium-replay takes the zoo entry's own configuration; drop --algorithm, "
@@ -73,6 +75,23 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
                    f"{policy['return_std']:.3f} over {policy['episodes']} episodes  sha256 {policy['sha256'][:16]}")
     click.echo(f"  medium-replay buffer: {entry['medium_replay']['steps']} steps, "
                f"{entry['medium_replay']['episodes']} episodes (more seeds: --for-medium-replay)")
+
+
+def _train_smax(scenario: str, steps: int | None, seed: int, run_dir: str | None, resume: bool, quiet: bool,
+                zoo_dir: str | None) -> None:
+    from collectors.smax_zoo import SMAX_BUDGETS, DEFAULT_BUDGET, train_smax_behavior
+    from collectors.zoo_index import ZOO_DIR
+    steps = steps or SMAX_BUDGETS.get(scenario, DEFAULT_BUDGET)
+    folder = Path(run_dir) if run_dir else Path(".madata-runs") / f"{scenario}-smax-mappo-seed{seed}"
+    command = f"madata train-behavior {scenario} --env-steps {steps} --seed {seed}"
+    entry = train_smax_behavior(scenario, steps, seed, Path(zoo_dir) if zoo_dir else ZOO_DIR, folder, resume,
+                                progress=None if quiet else (lambda line: click.echo(line, err=True)),
+                                command=command)
+    click.echo(f"{scenario}: smax-mappo {steps} steps in {entry['train_wall_seconds']:.0f}s")
+    for role, policy in entry["policies"].items():
+        click.echo(f"  {role:<6} step {policy['step']:>8}: win rate {policy['win_rate']:.3f}, return "
+                   f"{policy['return_mean']:.3f} +- {policy['return_std']:.3f} over {policy['episodes']} episodes  "
+                   f"sha256 {policy['sha256'][:16]}")
 
 
 @click.command(name="zoo")

@@ -63,7 +63,14 @@ def collect(scenario: str, quality: str, steps: int = DEFAULT_STEPS, seed: int =
     if spec.discrete:
         # SMAX: one vectorized process (`workers` does not apply), the discrete schema.
         from collectors.smax_collect import collect_smax
-        return collect_smax(spec, quality, steps, seed, store, overwrite, version, progress)
+        if quality != "random":
+            zoo_version = zoo_version_of(zoo)
+            if version is not None and version != zoo_version:
+                raise MadataError(f"{scenario} {quality} comes from the SMAX zoo of version {zoo_version}; "
+                                  f"--version {version} is not it")
+            version = zoo_version
+        return collect_smax(spec, quality, steps, seed, store, overwrite, version, progress,
+                            zoo=Path(zoo) if zoo is not None else None)
     if zoo is None and version is not None and quality in TIER_COLLECTORS:
         from collectors.zoo_index import zoo_dir_for_version
         zoo = zoo_dir_for_version(version)   # an older -vN is made with the zoo of version N

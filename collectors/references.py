@@ -22,7 +22,7 @@ from madatasets.spec import record_reference
 REFERENCE_SEED = 1_000_003
 # MPE episodes are 25 steps: 1,000 of them keep the random reference's standard error
 # below 2% of the random-to-expert span; MuJoCo's 1,000-step episodes get 100.
-DEFAULT_EPISODES = {"mpe": 1_000, "mamujoco": 100}
+DEFAULT_EPISODES = {"mpe": 1_000, "mamujoco": 100, "smax": 1_000}
 
 
 def default_episodes(scenario: str) -> int:
@@ -41,10 +41,9 @@ def measure_reference(scenario: str, policy: str, episodes: int | None = None, s
     """Mean return (and standard error) of `policy` in {'random', 'scripted', 'expert'} over whole episodes."""
     from madatasets.errors import MadataError
     spec = get_spec(scenario)
-    if spec.discrete:
-        raise MadataError(f"{scenario} has no reference scores yet; measure its yardsticks with "
-                          f"`madata smax-yardstick {scenario} --policy heuristic|random` (docs/smax.md)")
     episodes = episodes or default_episodes(scenario)
+    if spec.discrete:
+        return _measure_smax_reference(scenario, policy, episodes, seed, zoo)
     extra: dict[str, Any] = {}
     if policy == "random":
         behavior = UniformRandomPolicy(spec.act_mask, spec.episode_limit)
@@ -72,3 +71,33 @@ def measure_reference(scenario: str, policy: str, episodes: int | None = None, s
 def save_reference(scenario: str, tier: str, entry: dict[str, Any], path: Path | None = None) -> None:
     """Record `entry` as `tier`'s reference of `scenario` (madatasets owns the table)."""
     record_reference(scenario, tier, entry, path)
+
+
+def _measure_smax_reference(scenario: str, policy: str, episodes: int, seed: int,
+                            zoo: str | Path | None) -> dict[str, Any]:
+    """SMAX: uniform-legal random, JaxMARL's heuristic allies (`scripted`) or the zoo's greedy
+    expert, whole episodes through the vectorized rollout; the win rate beside the return."""
+    from madatasets.errors import MadataError
+    from madatasets.smax import SMAX_MAPS, core, single_thread_flags
+    single_thread_flags()
+    from madatasets.smax_vector import POLICIES, VectorRollout
+    spec = get_spec(scenario)
+    smax = core(SMAX_MAPS[scenario][0])
+    extra: dict[str, Any] = {}
+    if policy in ("random", "scripted"):
+        behavior = POLICIES["random" if policy == "random" else "heuristic"](smax)
+        extra["policy"] = "uniform-legal-random" if policy == "random" else "jaxmarl-heuristic-allies"
+    elif policy == "expert":
+        from collectors.zoo_index import ZOO_DIR, load_zoo_actor, read_zoo_index
+        zoo_dir = Path(zoo) if zoo is not None else ZOO_DIR
+        actor, info = load_zoo_actor(scenario, "expert", zoo_dir)
+        behavior = actor.jax_policy(smax, "greedy")
+        extra |= {"policy": info["id"], "checksum": info["sha256"],
+                  "zoo_version": read_zoo_index(zoo_dir).get("zoo_version", 0)}
+    else:
+        raise MadataError(f"unknown reference policy {policy!r}; valid: random, scripted, expert")
+    played = VectorRollout(smax, behavior, min(episodes, 256)).run(seed, episodes=episodes)
+    returns = np.array([episode_return(e["rewards"]) for e in played])
+    return summarize_returns(returns) | {"win_rate": float(np.mean([e["won"] for e in played])), "seed": seed,
+                                         "scenario_version": spec.version,
+                                         "package_versions": spec.package_versions()} | extra

@@ -25,10 +25,35 @@ from madatasets.scenarios import ScenarioSpec, episode_return
 from madatasets.smax import SMAX_MAPS, single_thread_flags
 from madatasets.store import DatasetId, Store
 
-SMAX_QUALITIES = ("random",)
+SMAX_QUALITIES = ("random", "medium", "expert", "medium-expert")
 DEFAULT_SLOTS = 256
-POLICY_DESCRIPTIONS = {"random": [{"id": "uniform-legal-random", "checksum": None,
-                                   "description": "uniform over each ally's legal actions"}]}
+RANDOM_POLICY = {"id": "uniform-legal-random", "checksum": None, "description": "uniform over each ally's legal actions"}
+# The zoo tiers act by sampling the zoo policy's masked softmax (its own stochasticity, the
+# discrete counterpart of the continuous tiers' Gaussian action noise); medium-expert is half
+# medium, half expert episodes, each part from its own seed.
+TIER_PARTS = {"medium": ("medium",), "expert": ("expert",), "medium-expert": ("medium", "expert")}
+
+
+def _part_seed(seed: int, part: int) -> int:
+    return int(np.random.SeedSequence([seed, 0, part]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def tier_policies(spec: ScenarioSpec, quality: str, zoo: Path | None = None) -> list[tuple[Any, dict[str, Any]]]:
+    """(JaxPolicy, policy record) of each part of a tier, in part order."""
+    from madatasets.smax import core
+    from madatasets.smax_vector import random_policy
+    smax = core(SMAX_MAPS[spec.name][0])
+    if quality == "random":
+        return [(random_policy(smax), RANDOM_POLICY)]
+    from collectors.zoo_index import load_zoo_actor
+    parts = []
+    for role in TIER_PARTS[quality]:
+        actor, info = load_zoo_actor(spec.name, role, zoo)
+        parts.append((actor.jax_policy(smax, "sample"),
+                      {"id": info["id"], "checksum": info["sha256"],
+                       "description": f"the zoo's {role} policy (step {info['step']}, greedy win rate "
+                                      f"{info['win_rate']:.3f}), actions sampled from its masked softmax"}))
+    return parts
 
 
 def assemble_discrete(episodes: list[dict[str, Any]], n_agents: int) -> dict[str, np.ndarray]:
@@ -48,7 +73,8 @@ def assemble_discrete(episodes: list[dict[str, Any]], n_agents: int) -> dict[str
         "terminations": terminations,
         "truncations": truncations,
         "states": np.concatenate([e["states"][:-1] for e in episodes]),
-        "behavior_ids": np.zeros((total, n_agents), dtype=np.int16),
+        "behavior_ids": np.concatenate([np.full((len(e["actions"]), n_agents), e.get("behavior_id", 0), np.int16)
+                                        for e in episodes]),
         "episode_ends": episode_ends,
         "final_observations": np.stack([e["observations"][-1] for e in episodes]),
         "final_states": np.stack([e["states"][-1] for e in episodes]),
@@ -59,27 +85,43 @@ def assemble_discrete(episodes: list[dict[str, Any]], n_agents: int) -> dict[str
 
 def collect_episodes(spec: ScenarioSpec, quality: str, steps: int | None, seed: int, slots: int = DEFAULT_SLOTS,
                      progress: bool = False, description: str = "collect",
-                     episodes: int | None = None) -> list[dict[str, Any]]:
+                     episodes: int | None = None, zoo: Path | None = None) -> list[dict[str, Any]]:
+    """Episodes of a tier: `steps` steps (or `episodes` whole ones) split evenly over its parts,
+    each part its own vectorized rollout from its own seed; behaviour ids name the part."""
     if quality not in SMAX_QUALITIES:
         raise MadataError(f"quality {quality!r} is not available for {spec.name} yet; valid: "
                           f"{', '.join(SMAX_QUALITIES)}")
     if slots < 1:
         raise MadataError(f"slots must be at least 1, got {slots}")
     single_thread_flags()
-    from madatasets.smax_vector import vector_rollout
-    rollout = vector_rollout(SMAX_MAPS[spec.name][0], quality, slots)
-    bar = tqdm(total=steps or episodes, unit="step", desc=description, disable=not progress, leave=False)
-
-    def advance(done: int) -> None:
-        bar.update(max(0, min(done, bar.total) - bar.n))
+    from madatasets.smax import core
+    from madatasets.smax_vector import VectorRollout
+    parts = tier_policies(spec, quality, zoo)
+    total = steps if steps is not None else episodes
+    shares = [total // len(parts) + (1 if k < total % len(parts) else 0) for k in range(len(parts))]
+    bar = tqdm(total=total, unit="step", desc=description, disable=not progress, leave=False)
+    collected: list[dict[str, Any]] = []
     try:
-        return rollout.run(seed, steps=steps, episodes=episodes, progress=advance if steps else None)
+        for k, ((policy, _), share) in enumerate(zip(parts, shares)):
+            done_before = bar.n
+
+            def advance(done: int) -> None:
+                bar.update(max(0, min(done_before + done, bar.total) - bar.n))
+            rollout = VectorRollout(core(SMAX_MAPS[spec.name][0]), policy, slots)
+            part_seed = seed if len(parts) == 1 else _part_seed(seed, k)
+            played = rollout.run(part_seed, steps=share if steps is not None else None,
+                                 episodes=share if steps is None else None, progress=advance if steps else None)
+            for episode in played:
+                episode["behavior_id"] = k
+            collected += played
     finally:
         bar.close()
+    return collected
 
 
 def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store: str | Store | None,
-                 overwrite: bool, version: int | None, progress: bool, slots: int = DEFAULT_SLOTS) -> Path:
+                 overwrite: bool, version: int | None, progress: bool, slots: int = DEFAULT_SLOTS,
+                 zoo: Path | None = None) -> Path:
     """Collect `<scenario>/<quality>-v<version>` (version 0 unless given); returns its path."""
     if quality not in SMAX_QUALITIES:
         raise MadataError(f"quality {quality!r} is not available for {spec.name} yet; valid: "
@@ -92,18 +134,26 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
         store = Store(store.root, create=True)
     dataset_id = DatasetId(spec.name, quality, version)
     with store.writing(dataset_id, overwrite) as write:
-        episodes = collect_episodes(spec, quality, steps, seed, slots, progress, str(dataset_id))
+        episodes = collect_episodes(spec, quality, steps, seed, slots, progress, str(dataset_id), zoo=zoo)
         arrays = assemble_discrete(episodes, spec.n_agents)
-        complete = [e for e in episodes if not e["budget_cut"]] or episodes
+        # A budget-cut last episode is incomplete: never in the return statistics or the win rate.
+        complete = [e for e in episodes if not e["budget_cut"]]
+        references = spec.references_for(version)   # (scores, details) for the card
         card = build_card(
             dataset_id=str(dataset_id), spec_dict=spec.to_dict(), quality=quality, version=version,
-            behavior_policies=POLICY_DESCRIPTIONS[quality], seed=seed, total_steps=int(arrays["episode_ends"][-1]),
+            behavior_policies=[record for _, record in tier_policies(spec, quality, zoo)], seed=seed, total_steps=int(arrays["episode_ends"][-1]),
             total_episodes=len(episodes),
             returns=return_statistics(np.array([episode_return(e["rewards"]) for e in complete])),
-            reference_scores=spec.reference_scores, layout="joint",
-            collection={"steps_requested": steps, "episode_seeding": "fold_in(PRNGKey(seed), episode_index)",
+            reference_scores=references[0], layout="joint",
+            collection={"steps_requested": steps,
+                        "episode_seeding": "fold_in(PRNGKey(seed), episode_index)" if quality != "medium-expert" else
+                                           "fold_in(PRNGKey(part_seed), episode_index), part_seed from "
+                                           "SeedSequence([seed, 0, part]); half the steps per part",
+                        "acting": "uniform legal" if quality == "random" else "sampled from the zoo policy's softmax",
                         "vectorized": {"slots": slots, "note": "the arrays do not depend on the slot count"},
                         "action_noise": None})
-        card["win_rate"] = float(np.mean([e["won"] for e in complete]))
-        card["reference_details"] = spec.reference_details
+        card["win_rate"] = float(np.mean([e["won"] for e in complete])) if complete else None
+        if quality != "random":
+            card["zoo_version"] = version
+        card["reference_details"] = references[1]
         return write(arrays, card)

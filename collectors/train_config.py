@@ -33,6 +33,9 @@ class TrainConfig:
     # MAPPO on MPE: "native" (mpe2's five movement entries) or "forces" (the learner acts with
     # two forces per agent, collectors/mpe_forces.py; recorded actions stay mpe2's own).
     action_parametrization: str = "native"
+    # Shared actor on MPE predator-prey: every predator also sees the prey's own position and
+    # velocity from the global state (collectors/train_td3.shared_actor_layout).
+    opponent_state: bool = False
     log_std_init: float = -0.5            # MAPPO: the Gaussian policy's initial log standard deviation
     # Training signal only: subtract this times the predators' summed distance to the
     # nearest prey (mpe2's shape=True term, which uses 0.1). Evaluations, checkpoint
@@ -147,6 +150,8 @@ def validate_config(config: TrainConfig) -> None:
     if config.action_parametrization != "native" and (config.algorithm != "mappo"
                                                        or get_spec(config.scenario).family != "mpe"):
         raise MadataError("action_parametrization=forces applies to MAPPO on MPE scenarios only")
+    if config.opponent_state and config.actor != "shared":
+        raise MadataError("opponent_state applies to the shared actor (actor=shared) only")
     if config.algorithm == "mappo":
         spec = get_spec(config.scenario)
         if config.scenario not in FIXED_HORIZON:

@@ -49,7 +49,7 @@ def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = 
     params, horizon = mappo_hyperparameters(config)
     envs = [JointEnv(config.scenario, config.seed, 0, record=record, reward_shaping=config.reward_shaping)
             for _ in range(params.n_envs)]
-    layout = shared_actor_layout(config.scenario) if config.actor == "shared" else None
+    layout = shared_actor_layout(config.scenario, config.opponent_state) if config.actor == "shared" else None
     action_dim, output_map = envs[0].action_space.shape[0], None
     if config.action_parametrization == "forces":
         if layout is None:

@@ -30,14 +30,29 @@ def default_run_dir(config: TrainConfig) -> Path:
     return RUNS_DIR / f"{config.scenario}{learner}-seed{config.seed}"
 
 
-def shared_actor_layout(scenario: str) -> tuple[list[list[int]], list[int]]:
-    """Each agent's observation as indices into the state, and its action size (MPE only)."""
+def shared_actor_layout(scenario: str, opponent_state: bool = False) -> tuple[list[list[int]], list[int]]:
+    """Each agent's observation as indices into the state, and its action size (MPE only).
+
+    With `opponent_state`, every agent also sees each opponent's own velocity and position
+    (the first four entries of the opponent's observation, which the global state holds):
+    in mpe-world-4v2 the predators' own observations lose prey that hide in a forest.
+    """
     spec = get_spec(scenario)
     if spec.family != "mpe" or len(set(spec.obs_sizes)) != 1:
         raise MadataError(f"a shared actor needs a scenario whose state is its agents' equal-sized observations "
                           f"concatenated (MPE); {scenario} is not one")
     size = spec.obs_sizes[0]
-    return [list(range(i * size, (i + 1) * size)) for i in range(spec.n_agents)], list(spec.act_sizes)
+    extra: list[int] = []
+    if opponent_state:
+        from collectors.yardsticks import OPPONENT_OBS_SIZES
+        if not OPPONENT_OBS_SIZES.get(scenario):
+            raise MadataError(f"opponent_state needs a predator-prey scenario (mpe-tag-3v1, mpe-world-4v2), "
+                              f"not {scenario}")
+        start = size * spec.n_agents
+        for other in OPPONENT_OBS_SIZES[scenario]:
+            extra += list(range(start, start + 4))
+            start += other
+    return [list(range(i * size, (i + 1) * size)) + extra for i in range(spec.n_agents)], list(spec.act_sizes)
 
 
 def hyperparameters(config: TrainConfig) -> TD3Hyperparameters:
@@ -50,7 +65,8 @@ def hyperparameters(config: TrainConfig) -> TD3Hyperparameters:
                               exploration_sigma=config.exploration_sigma, policy_noise=config.policy_noise,
                               noise_clip=config.noise_clip, policy_delay=config.policy_delay,
                               learning_starts=config.learning_starts,
-                              shared_actor=shared_actor_layout(config.scenario) if config.actor == "shared" else None)
+                              shared_actor=(shared_actor_layout(config.scenario, config.opponent_state)
+                                            if config.actor == "shared" else None))
 
 
 def joint_view(scenario: str) -> tuple:

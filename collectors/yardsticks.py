@@ -30,12 +30,12 @@ from madatasets.scenarios import ScenarioSpec, get_spec
 SCRIPTED_SCENARIOS = ("mpe-spread-3", "mpe-tag-3v1", "mpe-world-4v2")
 # Observation sizes of the agents outside the learning team, in mpe2's agent order
 # (they follow the team in the global state).
-_OTHERS = {"mpe-spread-3": (), "mpe-tag-3v1": (14,), "mpe-world-4v2": (28, 28)}
+OPPONENT_OBS_SIZES = {"mpe-spread-3": (), "mpe-tag-3v1": (14,), "mpe-world-4v2": (28, 28)}
 
 
 def _positions(spec: ScenarioSpec, state: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(team positions (N, 2), team velocities, other positions (M, 2), other velocities) from the state."""
-    sizes = list(spec.obs_sizes) + list(_OTHERS[spec.name])
+    sizes = list(spec.obs_sizes) + list(OPPONENT_OBS_SIZES[spec.name])
     starts = np.cumsum([0] + sizes[:-1])
     vel = np.stack([state[s:s + 2] for s in starts])
     pos = np.stack([state[s + 2:s + 4] for s in starts])

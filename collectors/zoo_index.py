@@ -76,13 +76,19 @@ def zoo_entry(scenario: str, zoo_dir: Path | None = None) -> dict[str, Any]:
     return entry
 
 
-def load_zoo_actor(scenario: str, role: str, zoo_dir: Path | None = None) -> tuple[MLPActor, dict[str, Any]]:
-    """The zoo checkpoint `role` of `scenario`, checked against its recorded sha256."""
+def load_zoo_actor(scenario: str, role: str, zoo_dir: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """The zoo checkpoint `role` of `scenario`, checked against its recorded sha256: an `MLPActor`
+    (continuous scenarios) or a `SmaxActor` (SMAX, `algorithm` smax-mappo)."""
     if role not in ROLES:
         raise MadataError(f"unknown zoo role {role!r}; valid: {', '.join(ROLES)}")
     zoo_dir = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
-    info = zoo_entry(scenario, zoo_dir)["policies"][role]
-    actor = MLPActor.load(zoo_dir / info["file"])
+    entry = zoo_entry(scenario, zoo_dir)
+    info = entry["policies"][role]
+    if entry["algorithm"] == "smax-mappo":
+        from collectors.smax_actor import SmaxActor
+        actor: Any = SmaxActor.load(zoo_dir / info["file"])
+    else:
+        actor = MLPActor.load(zoo_dir / info["file"])
     if actor.checksum != info["sha256"]:
         raise ChecksumError(f"zoo policy {info['id']} checksum mismatch (expected {info['sha256'][:16]}..., "
                             f"got {actor.checksum[:16]}...); the file {zoo_dir / info['file']} is corrupt")

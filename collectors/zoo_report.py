@@ -26,7 +26,19 @@ def zoo_markdown(index: dict) -> str:
                   "|---|---|---|---|---|---|---|"]
     literature = ["| scenario | yardstick | return | source |", "|---|---|---|---|"]
     curves = []
+    smax = ["| scenario | algorithm | training steps | train wall time | seed | role | at step | win rate "
+            "(1,000 ep., greedy) | return | sha256 (first 16) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for scenario, entry in index["scenarios"].items():
+        if entry["algorithm"] == "smax-mappo":
+            for role in ROLES:
+                policy = entry["policies"][role]
+                smax.append(f"| {scenario} | {entry['algorithm']} | {entry['training_steps']:,} | "
+                            f"{entry['train_wall_seconds'] / 60:.1f} min | {entry['seed']} | {role} | "
+                            f"{policy['step']:,} | {policy['win_rate']:.3f} | {policy['return_mean']:.3f} +- "
+                            f"{policy['return_std']:.3f} | `{policy['sha256'][:16]}` |")
+            points = ", ".join(f"{_steps(c['step'])}: {c['win_rate']:.2f}" for c in entry["checkpoints"])
+            curves.append(f"- {scenario} (periodic win rate): {points}")
+            continue
         details = get_spec(scenario).reference_details
         scores = {tier: info["mean"] for tier, info in details.items()}
         for role in ROLES:
@@ -60,7 +72,8 @@ def zoo_markdown(index: dict) -> str:
         curves.append(f"- {scenario}: {points}")
     note = ("Periodic evaluations (step: mean of the periodic evaluation episodes; a snapshot "
             "taken before the first update comes first):")
-    return "\n".join(lines + [""] + references + ["", "Published figures on the same robots (perspective "
+    smax_part = ["", "SMAX (docs/smax.md):", ""] + smax if len(smax) > 2 else []
+    return "\n".join(lines + smax_part + [""] + references + ["", "Published figures on the same robots (perspective "
                                                   "only: other MuJoCo versions, partitions or single-agent control):",
                                                   ""] + literature + ["", note, ""] + curves)
 
@@ -76,6 +89,13 @@ def plot_curves(index: dict, folder: Path) -> list[Path]:
         figure, axis = plt.subplots(figsize=(5, 3.2), dpi=100)
         points = [c for c in entry["checkpoints"] if c.get("eval_mean") is not None]
         axis.plot([c["step"] for c in points], [c["eval_mean"] for c in points], marker=".", label="periodic eval")
+        if entry["algorithm"] == "smax-mappo":
+            wins = axis.twinx()
+            wins.plot([c["step"] for c in points], [c["win_rate"] for c in points], color="tab:green",
+                      linewidth=1, label="win rate")
+            wins.set_ylim(0, 1)
+            wins.set_ylabel("win rate", fontsize=8)
+            wins.tick_params(labelsize=7)
         for role, marker in (("medium", "s"), ("expert", "*")):
             policy = entry["policies"][role]
             axis.plot([policy["step"]], [policy["return_mean"]], marker, markersize=9,

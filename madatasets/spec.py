@@ -99,7 +99,7 @@ class ScenarioSpec:
 
     def _references(self) -> dict[str, dict[str, Any]]:
         entry = _load_reference_scores().get(self.name, {})
-        keys = ("mean", "stderr", "std", "episodes", "policy", "zoo_version", "seed")
+        keys = ("mean", "stderr", "std", "episodes", "policy", "zoo_version", "seed", "win_rate")
         return {tier: {k: info[k] for k in keys if k in info} for tier, info in entry.items()
                 if info.get("scenario_version") == self.version}
 

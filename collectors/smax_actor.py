@@ -1,0 +1,84 @@
+"""The SMAX zoo's exported actors: a parameter-shared categorical MLP over legal actions.
+
+logits_i = W_k tanh(... tanh(W_1 [o_i, onehot(i)] + b_1) ...) + b_k for each ally i,
+illegal actions masked out. Stored as numpy arrays (`.npz`, like the continuous zoo's
+`MLPActor`); collection and evaluation run it inside the vectorized JAX rollout
+(`madatasets.smax_vector.VectorRollout`) as a `JaxPolicy`:
+
+* `greedy`: the most probable legal action (the expert's reference and evaluations);
+* `sample`: an action drawn from the masked softmax with the step's action key (the
+  tiers' behaviour: the policy with its own stochasticity, the discrete counterpart
+  of the continuous tiers' Gaussian action noise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from madatasets.smax import SmaxCore, import_jax
+from madatasets.store import array_checksum
+
+ACTING_MODES = ("greedy", "sample")
+
+
+@dataclass
+class SmaxActor:
+    weights: list[np.ndarray]   # (in, out) float32; in = observation + number of allies
+    biases: list[np.ndarray]
+
+    @staticmethod
+    def from_params(params: dict[str, Any]) -> "SmaxActor":
+        layers = params["actor"]
+        return SmaxActor([np.asarray(layer["w"], np.float32) for layer in layers],
+                         [np.asarray(layer["b"], np.float32) for layer in layers])
+
+    def params(self) -> dict[str, Any]:
+        """The actor in `collectors.smax_mappo`'s parameter layout."""
+        import jax.numpy as jnp
+        return {"actor": [{"w": jnp.asarray(w), "b": jnp.asarray(b)} for w, b in zip(self.weights, self.biases)]}
+
+    @property
+    def checksum(self) -> str:
+        digest = hashlib.sha256(b"smax-categorical")
+        for weight, bias in zip(self.weights, self.biases):
+            digest.update(array_checksum(weight).encode())
+            digest.update(array_checksum(bias).encode())
+        return digest.hexdigest()
+
+    def save(self, path: Path) -> None:
+        arrays = {"kind": np.array("smax-categorical")}
+        for k, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            arrays[f"w{k}"], arrays[f"b{k}"] = weight, bias
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    @staticmethod
+    def load(path: Path) -> "SmaxActor":
+        with np.load(path) as data:
+            layers = sum(name.startswith("w") for name in data.files)
+            return SmaxActor([data[f"w{k}"] for k in range(layers)], [data[f"b{k}"] for k in range(layers)])
+
+    def jax_policy(self, core: SmaxCore, mode: str = "greedy") -> Any:
+        """This actor as a `JaxPolicy` of the vectorized rollout (weights are compile-time constants)."""
+        from madatasets.errors import MadataError
+        if mode not in ACTING_MODES:
+            raise MadataError(f"unknown acting mode {mode!r}; valid: {', '.join(ACTING_MODES)}")
+        jax = import_jax()
+        import jax.numpy as jnp
+        from collectors.smax_mappo import masked_logits
+        from madatasets.smax_vector import JaxPolicy
+        params = self.params()
+
+        def act(key: Any, t: Any, obs: Any, legal: Any, memory: Any) -> Any:
+            logits = masked_logits(params, obs, legal)
+            if mode == "greedy":
+                return jnp.argmax(logits, axis=-1).astype(jnp.int32), memory
+            action_key = jax.random.fold_in(jax.random.fold_in(key, t + 1), 1)
+            return jax.random.categorical(action_key, logits, axis=-1).astype(jnp.int32), memory
+        return JaxPolicy(act, lambda: jnp.zeros(()))

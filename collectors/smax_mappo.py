@@ -1,0 +1,282 @@
+"""MAPPO for SMAX, in JAX next to the vectorized environment: the SMAX zoo's learner.
+
+Yu et al., "The Surprising Effectiveness of PPO in Cooperative Multi-Agent Games"
+(NeurIPS 2022), Algorithm 1, as JaxMARL runs it on SMAX: one parameter-shared
+categorical actor on each ally's observation and one-hot id, its logits masked by the
+legal actions (illegal actions get probability 0, in sampling and in the loss); a
+centralized value on the global state; GAE; PPO's clipped surrogate. E environments
+run T steps per rollout inside one jitted `lax.scan` (episodes that end reset inside
+the scan, as `madatasets.smax_vector`), and the update runs its epochs and
+minibatches in the same jitted program, so a rollout and its update are two calls.
+
+Episode k of training plays `fold_in(PRNGKey(seed), k)`, the same key derivation as
+collection; the action keys come from one carried key. Given the seed, a run is a
+pure function of the number of updates: resuming from a saved state continues it bit
+for bit (the state is a pytree of arrays, saved between updates).
+
+SMAX's reward is the team's (identical for every ally), so the value and the
+advantages are per environment step and every ally's policy term uses them. A time-
+limit truncation bootstraps from the value of the true final state; a termination
+does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from madatasets.smax import MOVE_ACTIONS, SMAX_MAX_STEPS, SmaxCore, import_jax
+
+
+@dataclass(frozen=True)
+class SmaxPPOConfig:
+    # JaxMARL's MAPPO SMAX settings where they apply to a feed-forward actor: 4 minibatches,
+    # gamma 0.99, GAE 0.95, clip 0.2, learning rate annealed to 0; a smaller rollout (64 x 64
+    # steps) for a 2-core CPU; 128x128, 8 epochs and entropy 0.02 from the sweep in docs/smax.md
+    # (64x64 with 4 epochs plateaued at 75-79% win rate on smax-3m).
+    hidden: tuple[int, ...] = (128, 128)
+    learning_rate: float = 5e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    n_epochs: int = 8
+    minibatches: int = 4
+    entropy_coef: float = 0.02
+    value_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    n_envs: int = 64
+    n_steps: int = 64                     # per environment per rollout
+    # Linear learning-rate decay to 0 over this many environment steps (0: constant), as JaxMARL's
+    # ANNEAL_LR; the run's budget when set by the zoo.
+    anneal_steps: int = 0
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.n_envs * self.n_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"hidden": list(self.hidden)}
+
+
+class Rollout(NamedTuple):
+    obs: Any        # (T, E, N, O)
+    state: Any      # (T, E, S)
+    legal: Any      # (T, E, N, A)
+    action: Any     # (T, E, N)
+    log_prob: Any   # (T, E, N)
+    value: Any      # (T, E)
+    reward: Any     # (T, E) the team reward
+    done: Any       # (T, E)
+    next_value: Any  # (T, E) bootstrap: V(true final state) on truncation, 0 on termination, else V(s_t+1)
+    won: Any        # (T, E)
+
+
+def init_params(key: Any, obs_dim: int, n_agents: int, n_actions: int, state_dim: int,
+                hidden: tuple[int, ...]) -> dict[str, Any]:
+    """Orthogonal-free, Glorot-uniform MLPs; the policy head starts near uniform (x0.01)."""
+    jax = import_jax()
+    import jax.numpy as jnp
+
+    def mlp(key: Any, sizes: list[int], last_scale: float) -> list[dict[str, Any]]:
+        layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            key, sub = jax.random.split(key)
+            limit = np.sqrt(6.0 / (n_in + n_out))
+            w = jax.random.uniform(sub, (n_in, n_out), jnp.float32, -limit, limit)
+            if i == len(sizes) - 2:
+                w = w * last_scale
+            layers.append({"w": w, "b": jnp.zeros((n_out,), jnp.float32)})
+        return layers
+
+    actor_key, critic_key = jax.random.split(key)
+    return {"actor": mlp(actor_key, [obs_dim + n_agents, *hidden, n_actions], 0.01),
+            "critic": mlp(critic_key, [state_dim, *hidden, 1], 1.0)}
+
+
+def forward(layers: list[dict[str, Any]], x: Any) -> Any:
+    import jax.numpy as jnp
+    for layer in layers[:-1]:
+        x = jnp.tanh(x @ layer["w"] + layer["b"])
+    return x @ layers[-1]["w"] + layers[-1]["b"]
+
+
+def masked_logits(params: dict[str, Any], obs: Any, legal: Any) -> Any:
+    """obs (..., N, O), legal (..., N, A) -> logits with illegal actions at -1e9."""
+    import jax.numpy as jnp
+    n = obs.shape[-2]
+    ids = jnp.broadcast_to(jnp.eye(n, dtype=obs.dtype), obs.shape[:-1] + (n,))
+    logits = forward(params["actor"], jnp.concatenate([obs, ids], axis=-1))
+    return jnp.where(legal, logits, -1e9)
+
+
+def value_of(params: dict[str, Any], state: Any) -> Any:
+    return forward(params["critic"], state)[..., 0]
+
+
+class SmaxPPO:
+    """Jitted rollout and update for one map and config."""
+
+    def __init__(self, core: SmaxCore, config: SmaxPPOConfig):
+        self.core, self.config = core, config
+        env = core.env
+        self.n_agents = env.num_agents
+        self.n_actions = env.num_enemies + MOVE_ACTIONS
+
+    # -- state ------------------------------------------------------------------
+    def initial_state(self, seed: int) -> dict[str, Any]:
+        """Networks, optimizer, environments and keys of a fresh run (a pytree of arrays)."""
+        jax = import_jax()
+        import jax.numpy as jnp
+        base = jax.random.PRNGKey(int(seed))
+        env_state, first = self._fill(base, jnp.arange(self.config.n_envs, dtype=jnp.int32))
+        params = init_params(jax.random.fold_in(base, 0x5EED), first.obs.shape[-1], self.n_agents, self.n_actions,
+                             first.state.shape[-1], self.config.hidden)
+        return {"params": params, "opt": self._optimizer().init(params), "env_state": env_state,
+                "obs": first.obs, "state": first.state, "legal": first.legal,
+                "t": jnp.zeros(self.config.n_envs, jnp.int32),
+                "episode": jnp.arange(self.config.n_envs, dtype=jnp.int32),
+                "counter": jnp.int32(self.config.n_envs), "base": base,
+                "key": jax.random.fold_in(base, 0xAC7), "updates": jnp.int32(0)}
+
+    def _optimizer(self) -> Any:
+        import optax
+        c = self.config
+        learning_rate: Any = c.learning_rate
+        if c.anneal_steps:
+            updates = max(1, c.anneal_steps // c.steps_per_update) * c.n_epochs * c.minibatches
+            learning_rate = optax.linear_schedule(c.learning_rate, 0.0, updates)
+        return optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(learning_rate, eps=1e-5))
+
+    def _fill(self, base: Any, indices: Any) -> Any:
+        jax = import_jax()
+        keys = jax.vmap(lambda k: jax.random.fold_in(base, k))(indices)
+        return jax.vmap(self.core.reset_fn)(keys)
+
+    # -- one rollout ------------------------------------------------------------
+    def _rollout(self, run: dict[str, Any]) -> tuple[dict[str, Any], Rollout]:
+        jax = import_jax()
+        import jax.numpy as jnp
+        core, params = self.core, run["params"]
+
+        def where(mask: Any, a: Any, b: Any) -> Any:
+            return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+        def body(carry: dict[str, Any], _: Any) -> tuple[dict[str, Any], Rollout]:
+            key, sub = jax.random.split(carry["key"])
+            logits = masked_logits(params, carry["obs"], carry["legal"])                # (E, N, A)
+            action = jax.random.categorical(sub, logits, axis=-1).astype(jnp.int32)
+            log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[..., None], axis=-1)[..., 0]
+            value = value_of(params, carry["state"])
+            episode_keys = jax.vmap(lambda k: jax.random.fold_in(carry["base"], k))(carry["episode"])
+            env_state, out = jax.vmap(core.step_fn)(episode_keys, carry["t"], carry["env_state"], action)
+            done = out.terminated | out.truncated
+            index = carry["counter"] + jnp.cumsum(done.astype(jnp.int32)) - 1
+            fresh_state, fresh = self._fill(carry["base"], index)
+            final_value = jnp.where(out.truncated, value_of(params, out.state), 0.0)
+            new = dict(carry, key=key,
+                       env_state=jax.tree.map(lambda a, b: where(done, a, b), fresh_state, env_state),
+                       obs=where(done, fresh.obs, out.obs), state=where(done, fresh.state, out.state),
+                       legal=where(done, fresh.legal, out.legal), t=jnp.where(done, 0, carry["t"] + 1),
+                       episode=jnp.where(done, index, carry["episode"]),
+                       counter=carry["counter"] + done.sum(dtype=jnp.int32))
+            next_value = jnp.where(done, final_value, value_of(params, new["state"]))
+            return new, Rollout(carry["obs"], carry["state"], carry["legal"], action, log_prob, value,
+                                out.reward.mean(axis=-1), done, next_value, out.won & done)
+        return jax.lax.scan(body, run, None, length=self.config.n_steps)
+
+    # -- one update -------------------------------------------------------------
+    def _update(self, run: dict[str, Any], batch: Rollout) -> tuple[dict[str, Any], dict[str, Any]]:
+        jax = import_jax()
+        import jax.numpy as jnp
+        c = self.config
+
+        def gae(carry: Any, step: Any) -> Any:
+            reward, done, value, next_value = step
+            delta = reward + c.gamma * next_value - value
+            advantage = delta + c.gamma * c.gae_lambda * (1.0 - done) * carry
+            return advantage, advantage
+        _, advantages = jax.lax.scan(gae, jnp.zeros(c.n_envs), (batch.reward, batch.done.astype(jnp.float32),
+                                                                 batch.value, batch.next_value), reverse=True)
+        returns = advantages + batch.value
+        flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]),
+                            (batch.obs, batch.state, batch.legal, batch.action, batch.log_prob, advantages, returns))
+
+        def loss_fn(params: Any, mb: Any) -> Any:
+            obs, state, legal, action, old_log_prob, advantage, target = mb
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+            logits = masked_logits(params, obs, legal)
+            log_probs = jax.nn.log_softmax(logits)
+            log_prob = jnp.take_along_axis(log_probs, action[..., None], axis=-1)[..., 0]
+            ratio = jnp.exp(log_prob - old_log_prob)
+            adv = advantage[:, None]
+            policy_loss = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - c.clip_range, 1 + c.clip_range) * adv).mean()
+            probs = jnp.exp(log_probs)
+            entropy = -jnp.sum(jnp.where(legal, probs * log_probs, 0.0), axis=-1).mean()
+            value_loss = ((value_of(params, state) - target) ** 2).mean()
+            total = policy_loss + c.value_coef * value_loss - c.entropy_coef * entropy
+            return total, (policy_loss, value_loss, entropy)
+
+        optimizer = self._optimizer()
+        size = c.steps_per_update
+        per_batch = size // c.minibatches
+
+        def epoch(carry: Any, key: Any) -> Any:
+            params, opt = carry
+            order = jax.random.permutation(key, size)
+
+            def minibatch(carry: Any, rows: Any) -> Any:
+                params, opt = carry
+                mb = jax.tree.map(lambda x: x[rows], flat)
+                grads, aux = jax.grad(loss_fn, has_aux=True)(params, mb)
+                updates, opt = optimizer.update(grads, opt, params)
+                import optax
+                return (optax.apply_updates(params, updates), opt), aux
+            return jax.lax.scan(minibatch, (params, opt), order[: per_batch * c.minibatches].reshape(c.minibatches,
+                                                                                                   per_batch))
+        key, sub = jax.random.split(run["key"])
+        (params, opt), aux = jax.lax.scan(epoch, (run["params"], run["opt"]), jax.random.split(sub, c.n_epochs))
+        metrics = {"policy_loss": aux[0].mean(), "value_loss": aux[1].mean(), "entropy": aux[2].mean(),
+                   "episodes_won": batch.won.sum(), "episodes_done": batch.done.sum(),
+                   "reward_per_step": batch.reward.mean()}
+        return dict(run, params=params, opt=opt, key=key, updates=run["updates"] + 1), metrics
+
+    @property
+    def step(self) -> Any:
+        """run -> (run, metrics): one rollout and its update, jitted once per instance."""
+        if not hasattr(self, "_step"):
+            jax = import_jax()
+
+            def step(run: dict[str, Any]) -> Any:
+                run, batch = self._rollout(run)
+                return self._update(run, batch)
+            self._step = jax.jit(step)
+        return self._step
+
+
+def greedy_policy_evaluation(core: SmaxCore, episodes: int, seed: int) -> Any:
+    """A jitted `evaluate(params) -> (returns (K,), won (K,))`: K episodes, one per slot, the
+    greedy (argmax over legal actions) policy, episode k from `fold_in(PRNGKey(seed), k)`."""
+    jax = import_jax()
+    import jax.numpy as jnp
+    base = jax.random.PRNGKey(int(seed))
+    keys = jax.vmap(lambda k: jax.random.fold_in(base, k))(jnp.arange(episodes, dtype=jnp.int32))
+
+    def evaluate(params: Any) -> Any:
+        env_state, first = jax.vmap(core.reset_fn)(keys)
+
+        def body(carry: Any, t: Any) -> Any:
+            env_state, obs, legal, live, total, won = carry
+            action = jnp.argmax(masked_logits(params, obs, legal), axis=-1).astype(jnp.int32)
+            new_state, out = jax.vmap(core.step_fn, in_axes=(0, None, 0, 0))(keys, t, env_state, action)
+            total = total + jnp.where(live, out.reward.mean(axis=-1), 0.0)
+            won = won | (live & out.won)
+            done = out.terminated | out.truncated
+            return (new_state, out.obs, out.legal, live & ~done, total, won), None
+        carry = (env_state, first.obs, first.legal, jnp.ones(episodes, bool), jnp.zeros(episodes),
+                 jnp.zeros(episodes, bool))
+        (_, _, _, _, total, won), _ = jax.lax.scan(body, carry, jnp.arange(SMAX_MAX_STEPS, dtype=jnp.int32))
+        return total, won
+    return jax.jit(evaluate)

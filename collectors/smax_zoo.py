@@ -1,0 +1,177 @@
+"""`madata train-behavior smax-*`: the SMAX zoo, trained by `collectors.smax_mappo`.
+
+The same contract as the continuous zoo (collectors/behavior.py): a seeded, resumable
+run; periodic evaluations (greedy, `eval_episodes` episodes, win rate and return);
+expert = the trained snapshot with the best periodic win rate (then return), medium =
+the first snapshot whose return reaches random + 1/3 of the span to expert's, early =
+the one before; each evaluated greedily over 1,000 final episodes and exported to
+`collectors/zoo/<scenario>/<role>.npz` with its sha256 in `index.json`.
+
+The run folder (`.madata-runs/<scenario>-smax-mappo-seed<S>`) holds the whole state
+(networks, optimizer, environments, keys, snapshots) between updates; `--resume`
+continues bit for bit: an update is a pure function of that state.
+"""
+
+from __future__ import annotations
+
+import pickle
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from collectors.actors import FINAL_EVAL_SEED, PERIODIC_EVAL_SEED
+from collectors.smax_actor import SmaxActor
+from collectors.smax_mappo import SmaxPPO, SmaxPPOConfig, greedy_policy_evaluation
+from collectors.zoo_index import ROLES, ZOO_DIR, ZOO_VERSION, update_zoo_index
+from madatasets.errors import MadataError
+from madatasets.scenarios import get_spec
+from madatasets.smax import SMAX_MAPS, core, import_jax, single_thread_flags
+
+MEDIUM_FRACTION = 1.0 / 3.0
+FINAL_EPISODES = 1_000
+RUN_FORMAT = 1
+# Per-map budgets (environment steps), measured in docs/smax.md.
+SMAX_BUDGETS: dict[str, int] = {"smax-3m": 3_000_000, "smax-8m": 3_000_000, "smax-2s3z": 4_000_000}
+EVAL_EVERY = 20_000
+# Evaluations after every update up to this step: SMAX learns so fast that the first 20k-step
+# snapshot is already past medium's third of the span (smax-3m: 70% of it at 20k).
+DENSE_UNTIL = 100_000
+DEFAULT_BUDGET = 5_000_000
+
+
+def _save(run_dir: Path, payload: dict[str, Any]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    staging = run_dir / ".run.pkl.tmp"
+    with open(staging, "wb") as handle:
+        pickle.dump(payload, handle)
+    staging.replace(run_dir / "run.pkl")
+
+
+def train_smax(scenario: str, steps: int, seed: int, config: SmaxPPOConfig, run_dir: Path | None,
+               resume: bool = False, eval_every: int = 100_000, eval_episodes: int = 200,
+               progress: Callable[[str], None] | None = None, save_every_seconds: float = 120.0,
+               stop_at: int | None = None) -> dict[str, Any]:
+    """Train to `steps` environment steps (or `stop_at`); returns the run's payload (snapshots,
+    wall time, the final state as numpy)."""
+    if scenario not in SMAX_MAPS:
+        raise MadataError(f"{scenario} is not a SMAX scenario; valid: {', '.join(SMAX_MAPS)}")
+    single_thread_flags()
+    jax = import_jax()
+    smax = core(SMAX_MAPS[scenario][0])
+    ppo = SmaxPPO(smax, config)
+    meta = {"format": RUN_FORMAT, "scenario": scenario, "seed": seed, "config": config.to_dict(),
+            "eval_every": eval_every, "eval_episodes": eval_episodes}
+    saved = None
+    if run_dir is not None and (run_dir / "run.pkl").exists():
+        with open(run_dir / "run.pkl", "rb") as handle:
+            saved = pickle.load(handle)
+        if not resume:
+            raise MadataError(f"{run_dir} holds a run already; pass --resume to continue it or remove the folder")
+        if saved["meta"] != meta:
+            raise MadataError(f"the run in {run_dir} was started with other settings; use another --run-dir")
+    if saved is None:
+        run, snapshots, wall = ppo.initial_state(seed), [], 0.0
+    else:
+        run = jax.tree.map(jax.numpy.asarray, saved["state"])
+        snapshots, wall = saved["snapshots"], saved["wall_seconds"]
+    evaluate = greedy_policy_evaluation(smax, eval_episodes, PERIODIC_EVAL_SEED + seed)
+    per_update = config.steps_per_update
+    end = steps if stop_at is None else min(steps, stop_at)
+
+    def snapshot(step: int) -> None:
+        returns, won = evaluate(run["params"])
+        record = {"step": step, "eval_mean": float(np.mean(returns)), "win_rate": float(np.mean(won)),
+                  "before_updates": step == 0, "actor": SmaxActor.from_params(jax.device_get(run["params"]))}
+        snapshots.append(record)
+        if progress is not None:
+            progress(f"step {step}: greedy return {record['eval_mean']:.3f}, win rate {record['win_rate']:.3f}")
+
+    def payload() -> dict[str, Any]:
+        return {"meta": meta, "state": jax.device_get(run), "snapshots": snapshots, "wall_seconds": wall}
+    if not snapshots:
+        snapshot(0)
+    started, last_save = time.monotonic(), time.monotonic()
+    base_wall = wall
+    step = int(run["updates"]) * per_update
+    while step < end:
+        run, _ = ppo.step(run)
+        before, step = step, step + per_update
+        # A snapshot at every multiple of eval_every and at the budget's end, never at a stop_at
+        # cut: a run stopped and resumed keeps the snapshots of one run straight through.
+        if step <= DENSE_UNTIL or step // eval_every > before // eval_every or step >= steps:
+            snapshot(step)
+        wall = base_wall + time.monotonic() - started
+        if run_dir is not None and (time.monotonic() - last_save >= save_every_seconds or step >= end):
+            _save(run_dir, payload())
+            last_save = time.monotonic()
+    return payload()
+
+
+def choose_roles(snapshots: list[dict[str, Any]], random_reference: float) -> dict[str, int]:
+    """Indices of early, medium and expert among the snapshots (in step order)."""
+    trained = [k for k, s in enumerate(snapshots) if not s["before_updates"]]
+    if len(trained) < 2:
+        raise MadataError("need at least two trained snapshots to choose early, medium and expert")
+    expert = max(trained, key=lambda k: (snapshots[k]["win_rate"], snapshots[k]["eval_mean"], -k))
+    target = min(random_reference + MEDIUM_FRACTION * (snapshots[expert]["eval_mean"] - random_reference),
+                 snapshots[expert]["eval_mean"])
+    medium = next(k for k in trained if k <= expert and snapshots[k]["eval_mean"] >= target)
+    return {"early": max(medium - 1, 0), "medium": medium, "expert": expert}
+
+
+def greedy_evaluation(scenario: str, actor: SmaxActor, episodes: int = FINAL_EPISODES,
+                      seed: int = FINAL_EVAL_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(returns, won) of `actor` acting greedily over `episodes` episodes from `seed`."""
+    single_thread_flags()
+    import_jax()
+    evaluate = greedy_policy_evaluation(core(SMAX_MAPS[scenario][0]), episodes, seed)
+    returns, won = evaluate(actor.params())
+    return np.asarray(returns, dtype=np.float64), np.asarray(won, dtype=bool)
+
+
+def train_smax_behavior(scenario: str, steps: int | None = None, seed: int = 0, zoo_dir: Path = ZOO_DIR,
+                        run_dir: Path | None = None, resume: bool = False, overrides: dict[str, Any] | None = None,
+                        progress: Callable[[str], None] | None = None, command: str | None = None,
+                        eval_every: int = EVAL_EVERY, eval_episodes: int = 200,
+                        final_episodes: int = FINAL_EPISODES) -> dict[str, Any]:
+    """Train, choose the roles, evaluate each over 1,000 episodes, write them to the zoo."""
+    spec = get_spec(scenario)
+    random_reference = spec.reference_scores.get("random")
+    if random_reference is None:
+        raise MadataError(f"no random reference score for {scenario}; run `madata reference {scenario} "
+                          f"--policy random` first (medium is defined relative to it)")
+    steps = steps or SMAX_BUDGETS.get(scenario, DEFAULT_BUDGET)
+    # The learning rate anneals over the budget (JaxMARL's ANNEAL_LR), unless overridden.
+    config = replace(SmaxPPOConfig(anneal_steps=steps), **(overrides or {}))
+    started = time.time()
+    result = train_smax(scenario, steps, seed, config, run_dir, resume, eval_every, eval_episodes, progress)
+    snapshots = result["snapshots"]
+    chosen = choose_roles(snapshots, random_reference)
+    entry: dict[str, Any] = {
+        "zoo_version": ZOO_VERSION, "scenario_version": spec.version, "package_versions": spec.package_versions(),
+        "machine": platform.machine(), "algorithm": "smax-mappo",
+        "config": config.to_dict() | {"steps": steps, "eval_every": eval_every, "eval_episodes": eval_episodes},
+        "seed": seed, "training_steps": steps, "train_wall_seconds": round(result["wall_seconds"], 1),
+        "command": command or f"madata train-behavior {scenario} --env-steps {steps} --seed {seed}",
+        "input": "observations", "random_reference": random_reference,
+        "checkpoints": [{"step": s["step"], "eval_mean": s["eval_mean"], "win_rate": s["win_rate"],
+                         "before_updates": s["before_updates"]} for s in snapshots],
+        "policies": {},
+    }
+    for role in ROLES:
+        snapshot = snapshots[chosen[role]]
+        returns, won = greedy_evaluation(scenario, snapshot["actor"], final_episodes)
+        snapshot["actor"].save(Path(zoo_dir) / scenario / f"{role}.npz")
+        entry["policies"][role] = {
+            "id": f"zoo/{scenario}/{role}", "file": f"{scenario}/{role}.npz", "sha256": snapshot["actor"].checksum,
+            "step": snapshot["step"], "periodic_eval_mean": snapshot["eval_mean"],
+            "periodic_win_rate": snapshot["win_rate"], "return_mean": float(returns.mean()),
+            "return_std": float(returns.std()), "win_rate": float(won.mean()), "episodes": int(returns.size),
+            "eval_seed": FINAL_EVAL_SEED, "hidden": list(config.hidden), "acting": "greedy"}
+    entry["total_wall_seconds"] = round(time.time() - started, 1)
+    update_zoo_index(Path(zoo_dir), scenario, entry)
+    return entry
