@@ -54,7 +54,7 @@ def _save(run_dir: Path, payload: dict[str, Any]) -> None:
 def train_smax(scenario: str, steps: int, seed: int, config: SmaxPPOConfig, run_dir: Path | None,
                resume: bool = False, eval_every: int = 100_000, eval_episodes: int = 200,
                progress: Callable[[str], None] | None = None, save_every_seconds: float = 120.0,
-               stop_at: int | None = None) -> dict[str, Any]:
+               stop_at: int | None = None, dense_until: int = DENSE_UNTIL) -> dict[str, Any]:
     """Train to `steps` environment steps (or `stop_at`); returns the run's payload (snapshots,
     wall time, the final state as numpy)."""
     if scenario not in SMAX_MAPS:
@@ -64,7 +64,7 @@ def train_smax(scenario: str, steps: int, seed: int, config: SmaxPPOConfig, run_
     smax = core(SMAX_MAPS[scenario][0])
     ppo = SmaxPPO(smax, config)
     meta = {"format": RUN_FORMAT, "scenario": scenario, "seed": seed, "config": config.to_dict(),
-            "eval_every": eval_every, "eval_episodes": eval_episodes}
+            "eval_every": eval_every, "eval_episodes": eval_episodes, "dense_until": dense_until}
     saved = None
     if run_dir is not None and (run_dir / "run.pkl").exists():
         with open(run_dir / "run.pkl", "rb") as handle:
@@ -102,7 +102,7 @@ def train_smax(scenario: str, steps: int, seed: int, config: SmaxPPOConfig, run_
         before, step = step, step + per_update
         # A snapshot at every multiple of eval_every and at the budget's end, never at a stop_at
         # cut: a run stopped and resumed keeps the snapshots of one run straight through.
-        if step <= DENSE_UNTIL or step // eval_every > before // eval_every or step >= steps:
+        if step <= dense_until or step // eval_every > before // eval_every or step >= steps:
             snapshot(step)
         wall = base_wall + time.monotonic() - started
         if run_dir is not None and (time.monotonic() - last_save >= save_every_seconds or step >= end):

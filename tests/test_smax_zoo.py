@@ -31,18 +31,17 @@ PER_UPDATE = 32
 
 def test_a_stopped_and_resumed_run_equals_one_run_straight_through(tmp_path):
     config = SmaxPPOConfig(**TINY)
-    straight = train_smax("smax-3m", PER_UPDATE * 4, 1, config, tmp_path / "a", eval_every=64, eval_episodes=4)
-    train_smax("smax-3m", PER_UPDATE * 4, 1, config, tmp_path / "b", eval_every=64, eval_episodes=4,
-               stop_at=PER_UPDATE * 3)
+    schedule = dict(eval_every=64, eval_episodes=4, dense_until=0)
+    straight = train_smax("smax-3m", PER_UPDATE * 4, 1, config, tmp_path / "a", **schedule)
+    train_smax("smax-3m", PER_UPDATE * 4, 1, config, tmp_path / "b", stop_at=PER_UPDATE * 3, **schedule)
     with pytest.raises(MadataError, match="--resume"):
-        train_smax("smax-3m", PER_UPDATE * 4, 1, config, tmp_path / "b", eval_every=64, eval_episodes=4)
-    resumed = train_smax("smax-3m", PER_UPDATE * 4, 1, config, tmp_path / "b", resume=True, eval_every=64,
-                         eval_episodes=4)
+        train_smax("smax-3m", PER_UPDATE * 4, 1, config, tmp_path / "b", **schedule)
+    resumed = train_smax("smax-3m", PER_UPDATE * 4, 1, config, tmp_path / "b", resume=True, **schedule)
     assert [s["step"] for s in straight["snapshots"]] == [s["step"] for s in resumed["snapshots"]] == [0, 64, 128]
     assert [s["actor"].checksum for s in straight["snapshots"]] == [s["actor"].checksum for s in resumed["snapshots"]]
     with pytest.raises(MadataError, match="other settings"):
         train_smax("smax-3m", PER_UPDATE * 4, 1, SmaxPPOConfig(**(TINY | {"n_epochs": 3})), tmp_path / "b",
-                   resume=True, eval_every=64, eval_episodes=4)
+                   resume=True, **schedule)
 
 
 def test_roles_expert_by_win_rate_medium_at_a_third_of_the_return_span():
