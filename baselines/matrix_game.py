@@ -287,10 +287,3 @@ def greedy_joint_action(
         returns = np.where(game.behaviour(agent) > 0, returns, -np.inf)
         actions.append(int(np.argmax(returns)))
     return actions[0], actions[1]
-
-
-if __name__ == "__main__":
-    # `python -m baselines.matrix_game` still prints the tables (baselines.matrix_game_tables).
-    from baselines.matrix_game_tables import main
-
-    main()

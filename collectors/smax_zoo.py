@@ -35,7 +35,8 @@ MEDIUM_FRACTION = 1.0 / 3.0
 FINAL_EPISODES = 1_000
 RUN_FORMAT = 1
 # Per-map budgets (environment steps), measured in docs/smax.md.
-SMAX_BUDGETS: dict[str, int] = {"smax-3m": 3_000_000, "smax-8m": 3_000_000, "smax-2s3z": 4_000_000}
+SMAX_BUDGETS: dict[str, int] = {"smax-3m": 3_000_000, "smax-8m": 2_000_000, "smax-2s3z": 3_000_000,
+                                "smax-5m_vs_6m": 3_000_000, "smax-3s5z": 3_000_000}
 EVAL_EVERY = 20_000
 # Evaluations after every update up to this step: SMAX learns so fast that the first 20k-step
 # snapshot is already past medium's third of the span (smax-3m: 70% of it at 20k).

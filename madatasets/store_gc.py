@@ -6,15 +6,27 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, ContextManager, Protocol
 
 from madatasets.card_checks import read_group_attributes
 from madatasets.errors import MadataError
 from madatasets.ids import DatasetId, id_namespaces, parse_id
 from madatasets.layout import VERSIONS
 
-if TYPE_CHECKING:
-    from madatasets.store import Store
+
+
+class Store(Protocol):
+    """What garbage collection uses of `madatasets.store.Store` (which calls it from `Store.gc`)."""
+
+    root: Path
+    layout: Any
+
+    @property
+    def exists(self) -> bool: ...
+
+    def lock(self, dataset_id: DatasetId, wait: bool | None = False) -> ContextManager[bool]: ...
+
+    def path(self, dataset_id: DatasetId) -> Path: ...
 
 
 def collect_store_garbage(store: Store) -> list[Path]:

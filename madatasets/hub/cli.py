@@ -22,7 +22,7 @@ def _size(nbytes: int) -> str:
 def list_remote(remotes: Sequence[str], store_path: str | None) -> None:
     """The table of `madata list --remote`: every id of every remote, first remote first."""
     from madatasets.hub.config import configured_remotes
-    from madatasets.hub.remote import open_remote
+    from madatasets.hub.remotes import open_remote
     from madatasets.integrity import card_digest
     from madatasets.store import Store, parse_id
     urls = configured_remotes([url for url in remotes if url])

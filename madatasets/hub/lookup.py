@@ -7,7 +7,8 @@ from typing import Any, Sequence
 from madatasets.errors import MadataError
 from madatasets.hub.config import configured_remotes
 from madatasets.hub.index import select
-from madatasets.hub.remote import Remote, open_remote
+from madatasets.hub.remote import Remote
+from madatasets.hub.remotes import open_remote
 
 
 def find(dataset_id: str, prefix: str | None, remotes: Sequence[str] = ()) -> tuple[Remote, dict[str, Any]]:

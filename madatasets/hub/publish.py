@@ -20,7 +20,7 @@ from typing import Any
 
 from madatasets.errors import MadataError
 from madatasets.hub.index import empty_index, merge_entry
-from madatasets.hub.remote import open_remote
+from madatasets.hub.remotes import open_remote
 from madatasets.hub.retry import with_retries
 from madatasets.integrity import card_digest
 from madatasets.layout import GROUP

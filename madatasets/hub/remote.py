@@ -1,5 +1,5 @@
 """Remotes: where published datasets live (a folder, http(s)://, s3://, other fsspec URLs): the interface
-every backend implements and `open_remote`, which picks the backend by the URL's scheme.
+every backend implements (`open_remote`, in madatasets/hub/remotes.py, picks the backend by the URL's scheme).
 
 Each remote reads a file whole (`read`), streams one from an offset (`stream`, for
 resumed downloads), and, where it can be written, uploads files (`put_file`) and
@@ -15,7 +15,6 @@ lose each other's entries:
 
 from __future__ import annotations
 
-import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -71,24 +70,3 @@ class Remote:
 
     def describe(self, name: str) -> str:
         return f"{self.url.rstrip('/')}/{name}"
-
-
-def open_remote(url: str) -> Remote:
-    """The remote for a URL or a folder path."""
-    # Imported here: every backend imports this module's Remote.
-    from madatasets.hub.remote_fsspec import FsspecRemote
-    from madatasets.hub.remote_http import HttpRemote
-    from madatasets.hub.remote_local import LocalRemote
-    from madatasets.hub.remote_s3 import S3Remote
-    if not isinstance(url, str) or not url.strip():
-        raise MadataError("empty remote URL; expected a folder, file://, http(s)://, s3:// or another fsspec URL")
-    url = url.strip()
-    scheme = urllib.parse.urlparse(url).scheme if "://" in url else ""
-    if scheme in ("", "file"):
-        path = Path(urllib.parse.urlparse(url).path if scheme else url).expanduser()
-        return LocalRemote(path, url)
-    if scheme in ("http", "https"):
-        return HttpRemote(url)
-    if scheme == "s3":
-        return S3Remote(url)
-    return FsspecRemote(url)

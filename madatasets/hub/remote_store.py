@@ -17,7 +17,7 @@ import numpy as np
 from madatasets.errors import ChecksumError, MadataError
 from madatasets.hub.index import select, split_revision
 from madatasets.hub.paths import safe_relative
-from madatasets.hub.remote import open_remote
+from madatasets.hub.remotes import open_remote
 from madatasets.hub.requirements import check_requirements
 from madatasets.hub.transfer import MemorySink, transfer
 from madatasets.hub.verify import read_group

@@ -19,7 +19,7 @@ from typing import Any
 
 from madatasets.errors import MadataError
 from madatasets.hub.paths import safe_relative
-from madatasets.hub.remote import open_remote
+from madatasets.hub.remotes import open_remote
 from madatasets.hub.retry import with_retries
 from madatasets.hub.transfer import FileSink, transfer
 
