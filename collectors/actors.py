@@ -63,22 +63,30 @@ class MLPActor:
         return digest.hexdigest()
 
     def save(self, path: Path) -> None:
-        arrays = {}
-        for k, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            arrays[f"w{k}"], arrays[f"b{k}"] = weight, bias
-        if self.output != "tanh":
-            arrays["output"] = np.array(self.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            # Compressed: block-diagonal actors (parameter-shared agents) are mostly zeros.
-            np.savez_compressed(handle, **arrays)
+        save_layers(path, self.weights, self.biases, **({"output": self.output} if self.output != "tanh" else {}))
 
     @staticmethod
     def load(path: Path) -> "MLPActor":
-        with np.load(path) as data:
-            layers = sum(name.startswith("w") for name in data.files)
-            output = str(data["output"]) if "output" in data.files else "tanh"
-            return MLPActor([data[f"w{k}"] for k in range(layers)], [data[f"b{k}"] for k in range(layers)], output)
+        weights, biases, extra = load_layers(path)
+        return MLPActor(weights, biases, extra.get("output", "tanh"))
+
+
+def save_layers(path: Path, weights: list[np.ndarray], biases: list[np.ndarray], **extra: str) -> None:
+    """An exported actor's file: layers `w0, b0, w1, ...` and string fields, compressed `.npz`."""
+    arrays = {name: np.array(value) for name, value in extra.items()}
+    for k, (weight, bias) in enumerate(zip(weights, biases)):
+        arrays[f"w{k}"], arrays[f"b{k}"] = weight, bias
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        # Compressed: block-diagonal actors (parameter-shared agents) are mostly zeros.
+        np.savez_compressed(handle, **arrays)
+
+
+def load_layers(path: Path) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, str]]:
+    with np.load(path) as data:
+        layers = sum(name.startswith("w") and name[1:].isdigit() for name in data.files)
+        extra = {name: str(data[name]) for name in data.files if not (name[0] in "wb" and name[1:].isdigit())}
+        return [data[f"w{k}"] for k in range(layers)], [data[f"b{k}"] for k in range(layers)], extra
 
 
 def export_actor(model: Any, algorithm: str) -> MLPActor:

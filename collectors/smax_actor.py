@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from collectors.actors import load_layers, save_layers
 from madatasets.smax import SmaxCore, import_jax
 from madatasets.store import array_checksum
 
@@ -51,18 +52,12 @@ class SmaxActor:
         return digest.hexdigest()
 
     def save(self, path: Path) -> None:
-        arrays = {"kind": np.array("smax-categorical")}
-        for k, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            arrays[f"w{k}"], arrays[f"b{k}"] = weight, bias
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+        save_layers(path, self.weights, self.biases, kind="smax-categorical")
 
     @staticmethod
     def load(path: Path) -> "SmaxActor":
-        with np.load(path) as data:
-            layers = sum(name.startswith("w") for name in data.files)
-            return SmaxActor([data[f"w{k}"] for k in range(layers)], [data[f"b{k}"] for k in range(layers)])
+        weights, biases, _ = load_layers(path)
+        return SmaxActor(weights, biases)
 
     def jax_policy(self, core: SmaxCore, mode: str = "greedy") -> Any:
         """This actor as a `JaxPolicy` of the vectorized rollout (weights are compile-time constants)."""
