@@ -42,9 +42,16 @@ def train_behavior_command(scenario: str, steps: int | None, seed: int, algorith
         from madatasets.smac import no_simulator_message
         raise MadataError(no_simulator_message(scenario))
     if get_spec(scenario).discrete:
-        if algorithm not in (None, "mappo") or for_medium_replay:
+        if algorithm not in (None, "mappo"):
             raise MadataError("SMAX scenarios train with the zoo's JAX MAPPO (collectors/smax_mappo.py) only; "
-                              "drop --algorithm and --for-medium-replay")
+                              "drop --algorithm")
+        if for_medium_replay:
+            from collectors.smax_zoo import train_replay_run as train_smax_replay_run
+            root = Path(zoo_dir) if zoo_dir else ZOO_DIR
+            extra = train_smax_replay_run(scenario, seed, root)
+            click.echo(f"{scenario}: seed {seed} reached medium ({extra['eval_mean']:.3f} >= {extra['target']:.3f}) "
+                       f"at step {extra['stop_step']}; added to its medium-replay")
+            return
         return _train_smax(scenario, steps, seed, run_dir, resume, quiet, zoo_dir)
     if for_medium_replay:
         if algorithm or run_dir or resume:

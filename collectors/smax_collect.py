@@ -25,7 +25,7 @@ from madatasets.scenarios import ScenarioSpec, episode_return
 from madatasets.smax import SMAX_MAPS, single_thread_flags
 from madatasets.store import DatasetId, Store
 
-SMAX_QUALITIES = ("random", "medium", "expert", "medium-expert")
+SMAX_QUALITIES = ("random", "medium-replay", "medium", "expert", "medium-expert")
 DEFAULT_SLOTS = 256
 RANDOM_POLICY = {"id": "uniform-legal-random", "checksum": None, "description": "uniform over each ally's legal actions"}
 # The zoo tiers act by sampling the zoo policy's masked softmax (its own stochasticity, the
@@ -45,7 +45,17 @@ def tier_policies(spec: ScenarioSpec, quality: str, zoo: Path | None = None) -> 
     smax = core(SMAX_MAPS[spec.name][0])
     if quality == "random":
         return [(random_policy(smax), RANDOM_POLICY)]
-    from collectors.zoo_index import load_zoo_actor
+    from collectors.zoo_index import load_zoo_actor, zoo_entry
+    if quality == "medium-replay":
+        from collectors.smax_medium_replay import replay_runs
+        entry = zoo_entry(spec.name, zoo)
+        if "medium_replay" not in entry:
+            raise MadataError(f"{spec.name}'s zoo entry has no medium-replay runs yet; add them with "
+                              f"`madata train-behavior {spec.name} --seed K --for-medium-replay`")
+        return [(None, {"id": f"smax-mappo-training-seed{run['seed']}", "checksum": run["sha256"],
+                        "description": f"the zoo's MAPPO learner while training (actions sampled from its "
+                                       f"policy), seed {run['seed']}, steps 0 to {run['stop_step']}"})
+                for run in replay_runs(entry)]
     parts = []
     for role in TIER_PARTS[quality]:
         actor, info = load_zoo_actor(spec.name, role, zoo)
@@ -94,6 +104,14 @@ def collect_episodes(spec: ScenarioSpec, quality: str, steps: int | None, seed: 
     if slots < 1:
         raise MadataError(f"slots must be at least 1, got {slots}")
     single_thread_flags()
+    if quality == "medium-replay":
+        # The tier is what the training runs executed, whatever `steps` says (the card records both).
+        from collectors.smax_medium_replay import regenerate
+        episodes_run, report = regenerate(spec.name, zoo)
+        if not report["reproduced"]:
+            raise MadataError(f"{spec.name}: re-running the zoo's training did not reproduce its recorded "
+                              f"checksums (another CPU or jax build?); {report['runs']}")
+        return episodes_run
     from madatasets.smax import core
     from madatasets.smax_vector import VectorRollout
     parts = tier_policies(spec, quality, zoo)

@@ -156,7 +156,9 @@ class SmaxPPO:
         return jax.vmap(self.core.reset_fn)(keys)
 
     # -- one rollout ------------------------------------------------------------
-    def _rollout(self, run: dict[str, Any]) -> tuple[dict[str, Any], Rollout]:
+    def _rollout(self, run: dict[str, Any], record: bool = False) -> tuple[dict[str, Any], Any]:
+        """T steps of every environment: (run, Rollout), or with `record` (run, (Rollout, the
+        executed transitions as `madata.smax_vector.RECORD_FIELDS`, each (T, E, ...)))."""
         jax = import_jax()
         import jax.numpy as jnp
         core, params = self.core, run["params"]
@@ -183,8 +185,13 @@ class SmaxPPO:
                        episode=jnp.where(done, index, carry["episode"]),
                        counter=carry["counter"] + done.sum(dtype=jnp.int32))
             next_value = jnp.where(done, final_value, value_of(params, new["state"]))
-            return new, Rollout(carry["obs"], carry["state"], carry["legal"], action, log_prob, value,
-                                out.reward.mean(axis=-1), done, next_value, out.won & done)
+            batch = Rollout(carry["obs"], carry["state"], carry["legal"], action, log_prob, value,
+                            out.reward.mean(axis=-1), done, next_value, out.won & done)
+            if not record:
+                return new, batch
+            executed = (carry["episode"], carry["t"], carry["obs"], carry["state"], carry["legal"], action,
+                        out.reward, out.terminated, out.truncated, out.won, out.obs, out.state, out.legal)
+            return new, (batch, executed)
         return jax.lax.scan(body, run, None, length=self.config.n_steps)
 
     # -- one update -------------------------------------------------------------
@@ -254,6 +261,20 @@ class SmaxPPO:
                 return self._update(run, batch)
             self._step = jax.jit(step)
         return self._step
+
+    @property
+    def recorded_step(self) -> Any:
+        """run -> (run, metrics, executed transitions): `step`, the same numbers, plus what it ran
+        (medium-replay re-runs the training with it)."""
+        if not hasattr(self, "_recorded_step"):
+            jax = import_jax()
+
+            def step(run: dict[str, Any]) -> Any:
+                run, (batch, executed) = self._rollout(run, record=True)
+                run, metrics = self._update(run, batch)
+                return run, metrics, executed
+            self._recorded_step = jax.jit(step)
+        return self._recorded_step
 
 
 def greedy_policy_evaluation(core: SmaxCore, episodes: int, seed: int) -> Any:

@@ -26,7 +26,8 @@ import numpy as np
 from collectors.actors import FINAL_EVAL_SEED, PERIODIC_EVAL_SEED
 from collectors.smax_actor import SmaxActor
 from collectors.smax_mappo import SmaxPPO, SmaxPPOConfig, greedy_policy_evaluation
-from collectors.zoo_index import ROLES, ZOO_DIR, ZOO_VERSION, update_zoo_index
+from collectors.smax_medium_replay import learner_config, medium_target, record_main_run, replay_runs, rerun
+from collectors.zoo_index import ROLES, ZOO_DIR, ZOO_VERSION, update_zoo_index, zoo_entry
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec
 from madatasets.smax import SMAX_MAPS, core, import_jax, single_thread_flags
@@ -55,9 +56,10 @@ def _save(run_dir: Path, payload: dict[str, Any]) -> None:
 def train_smax(scenario: str, steps: int, seed: int, config: SmaxPPOConfig, run_dir: Path | None,
                resume: bool = False, eval_every: int = 100_000, eval_episodes: int = 200,
                progress: Callable[[str], None] | None = None, save_every_seconds: float = 120.0,
-               stop_at: int | None = None, dense_until: int = DENSE_UNTIL) -> dict[str, Any]:
-    """Train to `steps` environment steps (or `stop_at`); returns the run's payload (snapshots,
-    wall time, the final state as numpy)."""
+               stop_at: int | None = None, dense_until: int = DENSE_UNTIL,
+               stop_when: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    """Train to `steps` environment steps (or `stop_at`, or the first snapshot `stop_when`
+    accepts); returns the run's payload (snapshots, wall time, the final state as numpy)."""
     if scenario not in SMAX_MAPS:
         raise MadataError(f"{scenario} is not a SMAX scenario; valid: {', '.join(SMAX_MAPS)}")
     single_thread_flags()
@@ -105,6 +107,8 @@ def train_smax(scenario: str, steps: int, seed: int, config: SmaxPPOConfig, run_
         # cut: a run stopped and resumed keeps the snapshots of one run straight through.
         if step <= dense_until or step // eval_every > before // eval_every or step >= steps:
             snapshot(step)
+            if stop_when is not None and stop_when(snapshots[-1]):
+                break
         wall = base_wall + time.monotonic() - started
         if run_dir is not None and (time.monotonic() - last_save >= save_every_seconds or step >= end):
             _save(run_dir, payload())
@@ -173,6 +177,39 @@ def train_smax_behavior(scenario: str, steps: int | None = None, seed: int = 0, 
             "periodic_win_rate": snapshot["win_rate"], "return_mean": float(returns.mean()),
             "return_std": float(returns.std()), "win_rate": float(won.mean()), "episodes": int(returns.size),
             "eval_seed": FINAL_EVAL_SEED, "hidden": list(config.hidden), "acting": "greedy"}
+    main = record_main_run(scenario, entry)
+    entry["medium_replay"] = {"main": main, "steps": main["stop_step"],
+                              "sha256_of": "sha256 over the executed transitions of every update, in order"}
     entry["total_wall_seconds"] = round(time.time() - started, 1)
     update_zoo_index(Path(zoo_dir), scenario, entry)
     return entry
+
+
+def train_replay_run(scenario: str, seed: int, zoo_dir: Path = ZOO_DIR,
+                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train `seed` of the entry's configuration to its first snapshot at or above the medium
+    target and add the run to the entry's medium-replay."""
+    entry = zoo_entry(scenario, zoo_dir)
+    if "medium_replay" not in entry:   # an entry trained before the tier existed: its own run first
+        main = record_main_run(scenario, entry)
+        entry["medium_replay"] = {"main": main, "steps": main["stop_step"],
+                                  "sha256_of": "sha256 over the executed transitions of every update, in order"}
+    if seed in [run["seed"] for run in replay_runs(entry)]:
+        raise MadataError(f"seed {seed} is already part of {scenario}'s medium-replay")
+    target = medium_target(entry)
+    config, settings = learner_config(entry), entry["config"]
+    result = train_smax(scenario, settings["steps"], seed, config, None, eval_every=settings["eval_every"],
+                        eval_episodes=settings["eval_episodes"], progress=progress,
+                        stop_when=lambda snapshot: not snapshot["before_updates"] and snapshot["eval_mean"] >= target)
+    reached = result["snapshots"][-1]
+    if reached["eval_mean"] < target:
+        raise MadataError(f"{scenario}: seed {seed} never reached the medium target {target:.3f} "
+                          f"(best {max(s['eval_mean'] for s in result['snapshots']):.3f})")
+    _, sha256, actor_sha256 = rerun(scenario, config, seed, reached["step"])
+    extra = {"seed": seed, "stop_step": reached["step"], "sha256": sha256, "medium_sha256": actor_sha256,
+             "eval_mean": reached["eval_mean"], "target": target}
+    entry["medium_replay"].setdefault("extra_runs", []).append(extra)
+    entry["medium_replay"]["steps"] = sum(run["stop_step"] for run in replay_runs(entry))
+    update_zoo_index(zoo_dir, scenario, entry)
+    return extra
+

@@ -96,7 +96,7 @@ def render_card_markdown(card: dict[str, Any]) -> str:
               "| episodes | mean | std | min | max |", "|---|---|---|---|---|"]
     r = card["returns"]
     lines.append(f"| {r['episodes']} | {_fmt(r['mean'])} | {_fmt(r['std'])} | {_fmt(r['min'])} | {_fmt(r['max'])} |")
-    if "win_rate" in card:
+    if card.get("win_rate") is not None:
         lines.append(f"\nWin rate (episodes not cut by the step budget): {card['win_rate']:.3f}")
     lines += ["", "## Reference scores", ""]
     if card["reference_scores"]:

@@ -97,3 +97,30 @@ def test_zoo_tiers_sample_legal_actions_and_are_byte_identical_for_a_seed(tiny_z
     assert store.card(dataset_id)["checksums"] == again.card(dataset_id)["checksums"]
     with pytest.raises(MadataError, match="SMAX zoo of version"):
         collect("smax-3m", "expert", steps=50, seed=0, store=store, progress=False, zoo=root / "zoo", version=0)
+
+
+def test_medium_replay_re_runs_the_training_to_medium_and_pools_extra_seeds(tiny_zoo, tmp_path):
+    import shutil
+    from collectors.smax_medium_replay import regenerate
+    from collectors.smax_zoo import train_replay_run
+    root, entry = tiny_zoo
+    zoo = shutil.copytree(root / "zoo", tmp_path / "zoo")
+    main = entry["medium_replay"]["main"]
+    assert main["stop_step"] == entry["policies"]["medium"]["step"] and main["medium_sha256"] == \
+        entry["policies"]["medium"]["sha256"]
+    extra = train_replay_run("smax-3m", 7, zoo)
+    assert extra["eval_mean"] >= extra["target"] and extra["stop_step"] % PER_UPDATE == 0
+    with pytest.raises(MadataError, match="already part"):
+        train_replay_run("smax-3m", 7, zoo)
+    episodes, report = regenerate("smax-3m", zoo)
+    assert report["reproduced"] and [r["seed"] for r in report["runs"]] == [0, 7]
+    # Every executed transition, once: the runs' stop steps add up to the tier's size.
+    assert sum(len(e["actions"]) for e in episodes) == main["stop_step"] + extra["stop_step"]
+    for episode in episodes:
+        assert len(episode["observations"]) == len(episode["actions"]) + 1
+        assert not (episode["budget_cut"] and episode["terminated"])   # cut episodes are truncations
+    store = Store(tmp_path / "store", create=True)
+    collect("smax-3m", "medium-replay", steps=1, seed=0, store=store, progress=False, zoo=zoo)
+    card = store.card(f"smax-3m/medium-replay-v{ZOO_VERSION}")
+    assert card["total_steps"] == main["stop_step"] + extra["stop_step"]
+    assert [p["id"] for p in card["behavior_policies"]] == ["smax-mappo-training-seed0", "smax-mappo-training-seed7"]
