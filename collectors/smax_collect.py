@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from collectors.smax_actor import TIER_EPSILON
 from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec, episode_return
@@ -28,9 +29,9 @@ from madatasets.store import DatasetId, Store
 SMAX_QUALITIES = ("random", "medium-replay", "medium", "expert", "medium-expert")
 DEFAULT_SLOTS = 256
 RANDOM_POLICY = {"id": "uniform-legal-random", "checksum": None, "description": "uniform over each ally's legal actions"}
-# The zoo tiers act by sampling the zoo policy's masked softmax (its own stochasticity, the
-# discrete counterpart of the continuous tiers' Gaussian action noise); medium-expert is half
-# medium, half expert episodes, each part from its own seed.
+# The zoo tiers act epsilon-greedily with the zoo policy (epsilon 0.1 uniform over legal actions,
+# the discrete counterpart of the continuous tiers' Gaussian action noise; collectors/smax_actor.py);
+# medium-expert is half medium, half expert episodes, each part from its own seed.
 TIER_PARTS = {"medium": ("medium",), "expert": ("expert",), "medium-expert": ("medium", "expert")}
 
 
@@ -59,10 +60,11 @@ def tier_policies(spec: ScenarioSpec, quality: str, zoo: Path | None = None) -> 
     parts = []
     for role in TIER_PARTS[quality]:
         actor, info = load_zoo_actor(spec.name, role, zoo)
-        parts.append((actor.jax_policy(smax, "sample"),
+        parts.append((actor.jax_policy(smax, "epsilon", TIER_EPSILON),
                       {"id": info["id"], "checksum": info["sha256"],
                        "description": f"the zoo's {role} policy (step {info['step']}, greedy win rate "
-                                      f"{info['win_rate']:.3f}), actions sampled from its masked softmax"}))
+                                      f"{info['win_rate']:.3f}), greedy with probability {1 - TIER_EPSILON:g}, "
+                                      f"else uniform over the legal actions"}))
     return parts
 
 
@@ -167,7 +169,8 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
                         "episode_seeding": "fold_in(PRNGKey(seed), episode_index)" if quality != "medium-expert" else
                                            "fold_in(PRNGKey(part_seed), episode_index), part_seed from "
                                            "SeedSequence([seed, 0, part]); half the steps per part",
-                        "acting": "uniform legal" if quality == "random" else "sampled from the zoo policy's softmax",
+                        "acting": {"random": "uniform legal", "medium-replay": "the learner's sampled actions"}.get(
+                            quality, f"epsilon-greedy, epsilon {TIER_EPSILON}"),
                         "vectorized": {"slots": slots, "note": "the arrays do not depend on the slot count"},
                         "action_noise": None})
         card["win_rate"] = float(np.mean([e["won"] for e in complete])) if complete else None
