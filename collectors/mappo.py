@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from collectors.td3 import Actor, SharedActor, TrainerState
+from collectors.trainer_state import TrainerState
+from collectors.zoo_networks import Actor, SharedActor
 from madatasets.errors import MadataError
 
 CHECKPOINT_FORMAT = 1
@@ -257,7 +258,7 @@ class PPOTrainer:
         record.update(on_snapshot(step, self))
         self.state.snapshots.append(record)
 
-    # -- checkpoints (written by collectors.td3.save_checkpoint) -----------------
+    # -- checkpoints (written by collectors.trainer_state.save_checkpoint) -------
     def to_checkpoint(self) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "learner": "mappo", "state": self.state,
                 "rng": self.rng.bit_generator.state, "rollout_chain": self.rollout_chain,

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from collectors.actors import PERIODIC_EVAL_SEED, MLPActor, evaluate_actor
-from collectors.td3 import save_checkpoint
+from collectors.trainer_state import save_checkpoint
 from collectors.train_config import TrainConfig
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from collectors.smax_actor import SmaxActor
 from collectors.smax_mappo import SmaxPPO, SmaxPPOConfig
-from collectors.zoo_index import ZOO_DIR, update_zoo_index, zoo_entry
+from collectors.zoo_index import ZOO_DIR, zoo_entry
 from madatasets.errors import MadataError
 from madatasets.smax import SMAX_MAPS, core, import_jax, single_thread_flags
 from madatasets.smax_vector import RECORD_FIELDS

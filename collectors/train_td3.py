@@ -18,7 +18,8 @@ from collectors.actors import Checkpoint, MLPActor
 from collectors.joint_env import JointEnv
 from collectors.run_support import TargetReached, checkpoint_saver, progress_bar, snapshot_evaluator, stop_after
 from collectors.train_config import TrainConfig
-from collectors.td3 import TD3Hyperparameters, TD3Trainer, load_checkpoint
+from collectors.td3 import TD3Hyperparameters, TD3Trainer
+from collectors.trainer_state import load_checkpoint
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec, make
 

@@ -64,18 +64,19 @@ def list_command(store_path: str | None, markdown: bool, remotes: tuple[str, ...
         click.echo(f"no datasets in {store.root}")
         return
     if markdown:
-        click.echo("| dataset | steps | episodes (complete) | mean +- std return | normalized | bytes on disk | "
-                   "command |")
-        click.echo("|---|---|---|---|---|---|---|")
+        click.echo("| dataset | steps | episodes (complete) | mean +- std return | normalized | win rate (SMAX) | "
+                   "bytes on disk | command |")
+        click.echo("|---|---|---|---|---|---|---|---|")
         for dataset_id in ids:
             card = _card_or_none(store, dataset_id, damaged)
             if card is None:
                 continue
             returns = card["returns"]
-            normalized = card.get("normalized_return_mean")
+            normalized, wins = card.get("normalized_return_mean"), card.get("win_rate")
             click.echo(f"| {dataset_id} | {card['total_steps']:,} | {card['total_episodes']:,} "
                        f"({returns['episodes']:,}) | {returns['mean']:.2f} +- {returns['std']:.2f} | "
-                       f"{'-' if normalized is None else f'{normalized:.1f}'} | {store.disk_bytes(dataset_id):,} | "
+                       f"{'-' if normalized is None else f'{normalized:.1f}'} | "
+                       f"{'-' if wins is None else f'{wins:.3f}'} | {store.disk_bytes(dataset_id):,} | "
                        f"`{card['command']}` |")
         _report_damaged(damaged)
         return
