@@ -6,9 +6,9 @@ illegal actions masked out. Stored as numpy arrays (`.npz`, like the continuous 
 (`madatasets.smax_vector.VectorRollout`) as a `JaxPolicy`:
 
 * `greedy`: the most probable legal action (the expert's reference and evaluations);
-* `epsilon`: greedy, except that with probability `epsilon` (0.1 for the tiers) the action
+* `epsilon`: greedy, except that with probability `epsilon` (0.05 for the tiers) the action
   is uniform over the legal ones, drawn with the step's action key: the tiers' behaviour,
-  the discrete counterpart of the continuous tiers' Gaussian action noise (sigma 0.1);
+  the discrete counterpart of the continuous tiers' Gaussian action noise;
 * `sample`: an action drawn from the masked softmax. Not used by the tiers: early in
   training the softmax is still nearly uniform, and smax-3m's medium policy scored 1.10
   greedily but 0.35 (10% of the span) sampled.
@@ -28,7 +28,7 @@ from madatasets.smax import SmaxCore, import_jax
 from madatasets.store import array_checksum
 
 ACTING_MODES = ("greedy", "epsilon", "sample")
-TIER_EPSILON = 0.1
+TIER_EPSILON = 0.05
 
 
 @dataclass

@@ -29,7 +29,7 @@ from madatasets.store import DatasetId, Store
 SMAX_QUALITIES = ("random", "medium-replay", "medium", "expert", "medium-expert")
 DEFAULT_SLOTS = 256
 RANDOM_POLICY = {"id": "uniform-legal-random", "checksum": None, "description": "uniform over each ally's legal actions"}
-# The zoo tiers act epsilon-greedily with the zoo policy (epsilon 0.1 uniform over legal actions,
+# The zoo tiers act epsilon-greedily with the zoo policy (epsilon 0.05 uniform over legal actions;
 # the discrete counterpart of the continuous tiers' Gaussian action noise; collectors/smax_actor.py);
 # medium-expert is half medium, half expert episodes, each part from its own seed.
 TIER_PARTS = {"medium": ("medium",), "expert": ("expert",), "medium-expert": ("medium", "expert")}
