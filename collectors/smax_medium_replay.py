@@ -120,6 +120,13 @@ def regenerate(scenario: str, zoo_dir: Path | None = None,
     return episodes, {"runs": report_runs, "reproduced": all(r["reproduced"] for r in report_runs)}
 
 
+def main_run_record(scenario: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry's `medium_replay` record holding only the zoo run itself (its extra seeds follow)."""
+    main = record_main_run(scenario, entry)
+    return {"main": main, "steps": main["stop_step"],
+            "sha256_of": "sha256 over the executed transitions of every update, in order"}
+
+
 def record_main_run(scenario: str, entry: dict[str, Any]) -> dict[str, Any]:
     """The zoo run's own medium-replay record (re-run once to checksum what it executed)."""
     medium = entry["policies"]["medium"]

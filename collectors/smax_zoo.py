@@ -26,13 +26,13 @@ import numpy as np
 from collectors.actors import FINAL_EVAL_SEED, PERIODIC_EVAL_SEED
 from collectors.smax_actor import SmaxActor
 from collectors.smax_mappo import SmaxPPO, SmaxPPOConfig, greedy_policy_evaluation
-from collectors.smax_medium_replay import learner_config, medium_target, record_main_run, replay_runs, rerun
+from collectors.smax_medium_replay import (MEDIUM_FRACTION, learner_config, main_run_record, medium_target,
+                                          replay_runs, rerun)
 from collectors.zoo_index import ROLES, ZOO_DIR, ZOO_VERSION, update_zoo_index, zoo_entry
 from madatasets.errors import MadataError
 from madatasets.scenarios import get_spec
 from madatasets.smax import SMAX_MAPS, core, import_jax, single_thread_flags
 
-MEDIUM_FRACTION = 1.0 / 3.0
 FINAL_EPISODES = 1_000
 RUN_FORMAT = 1
 # Per-map budgets (environment steps), measured in docs/smax.md.
@@ -177,9 +177,7 @@ def train_smax_behavior(scenario: str, steps: int | None = None, seed: int = 0, 
             "periodic_win_rate": snapshot["win_rate"], "return_mean": float(returns.mean()),
             "return_std": float(returns.std()), "win_rate": float(won.mean()), "episodes": int(returns.size),
             "eval_seed": FINAL_EVAL_SEED, "hidden": list(config.hidden), "acting": "greedy"}
-    main = record_main_run(scenario, entry)
-    entry["medium_replay"] = {"main": main, "steps": main["stop_step"],
-                              "sha256_of": "sha256 over the executed transitions of every update, in order"}
+    entry["medium_replay"] = main_run_record(scenario, entry)
     entry["total_wall_seconds"] = round(time.time() - started, 1)
     update_zoo_index(Path(zoo_dir), scenario, entry)
     return entry
@@ -191,9 +189,7 @@ def train_replay_run(scenario: str, seed: int, zoo_dir: Path = ZOO_DIR,
     target and add the run to the entry's medium-replay."""
     entry = zoo_entry(scenario, zoo_dir)
     if "medium_replay" not in entry:   # an entry trained before the tier existed: its own run first
-        main = record_main_run(scenario, entry)
-        entry["medium_replay"] = {"main": main, "steps": main["stop_step"],
-                                  "sha256_of": "sha256 over the executed transitions of every update, in order"}
+        entry["medium_replay"] = main_run_record(scenario, entry)
     if seed in [run["seed"] for run in replay_runs(entry)]:
         raise MadataError(f"seed {seed} is already part of {scenario}'s medium-replay")
     target = medium_target(entry)
