@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 from collectors.smax_actor import TIER_EPSILON
 from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
-from madatasets.scenarios import ScenarioSpec, episode_return
+from madatasets.scenarios import ScenarioSpec, episode_returns
 from madatasets.smax import SMAX_MAPS, single_thread_flags
+from madatasets.smax_vector import EpisodeBlock, block_of_episodes
 from madatasets.store import DatasetId, Store
 
 SMAX_QUALITIES = ("random", "medium-replay", "medium", "expert", "medium-expert")
@@ -68,38 +69,36 @@ def tier_policies(spec: ScenarioSpec, quality: str, zoo: Path | None = None) -> 
     return parts
 
 
-def assemble_discrete(episodes: list[dict[str, Any]], n_agents: int) -> dict[str, np.ndarray]:
-    """Concatenate SMAX episodes into the store's discrete schema."""
-    lengths = np.array([len(e["actions"]) for e in episodes], dtype=np.int64)
-    episode_ends = np.cumsum(lengths)
-    total, last = int(episode_ends[-1]), episode_ends - 1
+def assemble_discrete(parts: list[EpisodeBlock], n_agents: int) -> dict[str, np.ndarray]:
+    """The store's discrete schema from the tier's parts, in part order; behaviour ids name the part."""
+    ends = np.concatenate([p.ends + offset for p, offset in
+                           zip(parts, np.cumsum([0] + [len(p.actions) for p in parts[:-1]]))])
+    total, last = int(ends[-1]), ends - 1
+    terminated = np.concatenate([p.terminated for p in parts])
+    truncated = np.concatenate([p.truncated for p in parts]) & ~terminated
     terminations = np.zeros((total, n_agents), dtype=bool)
     truncations = np.zeros((total, n_agents), dtype=bool)
-    terminations[last[[e["terminated"] for e in episodes]]] = True
-    truncations[last[[e["truncated"] and not e["terminated"] for e in episodes]]] = True
+    terminations[last[terminated]] = True
+    truncations[last[truncated]] = True
+
+    def joined(field: str) -> np.ndarray:
+        return parts[0]._asdict()[field] if len(parts) == 1 else np.concatenate([p._asdict()[field] for p in parts])
     return {
-        "observations": np.concatenate([e["observations"][:-1] for e in episodes]),
-        "actions": np.concatenate([e["actions"] for e in episodes]).astype(np.int16),
-        "legal_actions": np.concatenate([e["legal_actions"][:-1] for e in episodes]),
-        "rewards": np.concatenate([e["rewards"] for e in episodes]),
-        "terminations": terminations,
-        "truncations": truncations,
-        "states": np.concatenate([e["states"][:-1] for e in episodes]),
-        "behavior_ids": np.concatenate([np.full((len(e["actions"]), n_agents), e.get("behavior_id", 0), np.int16)
-                                        for e in episodes]),
-        "episode_ends": episode_ends,
-        "final_observations": np.stack([e["observations"][-1] for e in episodes]),
-        "final_states": np.stack([e["states"][-1] for e in episodes]),
-        "final_legal_actions": np.stack([e["legal_actions"][-1] for e in episodes]),
-        "won": np.array([e["won"] for e in episodes], dtype=bool),
+        "observations": joined("observations"), "actions": joined("actions"),
+        "legal_actions": joined("legal_actions"), "rewards": joined("rewards"),
+        "terminations": terminations, "truncations": truncations, "states": joined("states"),
+        "behavior_ids": np.concatenate([np.full((len(p.actions), n_agents), k, np.int16) for k, p in enumerate(parts)]),
+        "episode_ends": ends.astype(np.int64),
+        "final_observations": joined("final_observations"), "final_states": joined("final_states"),
+        "final_legal_actions": joined("final_legal_actions"), "won": joined("won").astype(bool),
     }
 
 
 def collect_episodes(spec: ScenarioSpec, quality: str, steps: int | None, seed: int, slots: int = DEFAULT_SLOTS,
                      progress: bool = False, description: str = "collect",
-                     episodes: int | None = None, zoo: Path | None = None) -> list[dict[str, Any]]:
-    """Episodes of a tier: `steps` steps (or `episodes` whole ones) split evenly over its parts,
-    each part its own vectorized rollout from its own seed; behaviour ids name the part."""
+                     episodes: int | None = None, zoo: Path | None = None) -> list[EpisodeBlock]:
+    """Episodes of a tier, one block per part: `steps` steps (or `episodes` whole ones) split
+    evenly over its parts, each part its own vectorized rollout from its own seed."""
     if quality not in SMAX_QUALITIES:
         raise MadataError(f"quality {quality!r} is not available for {spec.name} yet; valid: "
                           f"{', '.join(SMAX_QUALITIES)}")
@@ -113,27 +112,28 @@ def collect_episodes(spec: ScenarioSpec, quality: str, steps: int | None, seed: 
         if not report["reproduced"]:
             raise MadataError(f"{spec.name}: re-running the zoo's training did not reproduce its recorded "
                               f"checksums (another CPU or jax build?); {report['runs']}")
-        return episodes_run
+        return [block_of_episodes(episodes_run)]
     from madatasets.smax import core
-    from madatasets.smax_vector import VectorRollout
+    from madatasets.smax_vector import VectorRollout, vector_rollout
     parts = tier_policies(spec, quality, zoo)
     total = steps if steps is not None else episodes
     shares = [total // len(parts) + (1 if k < total % len(parts) else 0) for k in range(len(parts))]
     bar = tqdm(total=total, unit="step", desc=description, disable=not progress, leave=False)
-    collected: list[dict[str, Any]] = []
+    collected: list[EpisodeBlock] = []
     try:
         for k, ((policy, _), share) in enumerate(zip(parts, shares)):
             done_before = bar.n
 
             def advance(done: int) -> None:
                 bar.update(max(0, min(done_before + done, bar.total) - bar.n))
-            rollout = VectorRollout(core(SMAX_MAPS[spec.name][0]), policy, slots)
+            map_name = SMAX_MAPS[spec.name][0]
+            # The random policy's program is cached per process; a zoo actor's weights are part of its own.
+            rollout = (vector_rollout(map_name, "random", slots) if quality == "random"
+                       else VectorRollout(core(map_name), policy, slots))
             part_seed = seed if len(parts) == 1 else _part_seed(seed, k)
-            played = rollout.run(part_seed, steps=share if steps is not None else None,
-                                 episodes=share if steps is None else None, progress=advance if steps else None)
-            for episode in played:
-                episode["behavior_id"] = k
-            collected += played
+            collected.append(rollout.run_block(part_seed, steps=share if steps is not None else None,
+                                               episodes=share if steps is None else None,
+                                               progress=advance if steps else None))
     finally:
         bar.close()
     return collected
@@ -154,16 +154,17 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
         store = Store(store.root, create=True)
     dataset_id = DatasetId(spec.name, quality, version)
     with store.writing(dataset_id, overwrite) as write:
-        episodes = collect_episodes(spec, quality, steps, seed, slots, progress, str(dataset_id), zoo=zoo)
-        arrays = assemble_discrete(episodes, spec.n_agents)
+        parts = collect_episodes(spec, quality, steps, seed, slots, progress, str(dataset_id), zoo=zoo)
+        arrays = assemble_discrete(parts, spec.n_agents)
         # A budget-cut last episode is incomplete: never in the return statistics or the win rate.
-        complete = [e for e in episodes if not e["budget_cut"]]
+        complete = ~np.concatenate([p.budget_cut for p in parts])
+        returns = episode_returns(arrays["rewards"], arrays["episode_ends"])
         references = spec.references_for(version)   # (scores, details) for the card
         card = build_card(
             dataset_id=str(dataset_id), spec_dict=spec.to_dict(), quality=quality, version=version,
             behavior_policies=[record for _, record in tier_policies(spec, quality, zoo)], seed=seed, total_steps=int(arrays["episode_ends"][-1]),
-            total_episodes=len(episodes),
-            returns=return_statistics(np.array([episode_return(e["rewards"]) for e in complete])),
+            total_episodes=len(arrays["episode_ends"]),
+            returns=return_statistics(returns[complete]),
             reference_scores=references[0], layout="joint",
             collection={"steps_requested": steps,
                         "episode_seeding": "fold_in(PRNGKey(seed), episode_index)" if quality != "medium-expert" else
@@ -173,7 +174,7 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
                             quality, f"epsilon-greedy, epsilon {TIER_EPSILON}"),
                         "vectorized": {"slots": slots, "note": "the arrays do not depend on the slot count"},
                         "action_noise": None})
-        card["win_rate"] = float(np.mean([e["won"] for e in complete])) if complete else None
+        card["win_rate"] = float(np.mean(arrays["won"][complete])) if complete.any() else None
         if quality != "random":
             card["zoo_version"] = version
         card["reference_details"] = references[1]

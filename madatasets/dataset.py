@@ -21,7 +21,7 @@ import numpy as np
 
 from madatasets.episode import DatasetCard, Episode
 from madatasets.errors import MadataError
-from madatasets.scenarios import ScenarioEnv, ScenarioSpec, episode_return, get_spec, make
+from madatasets.scenarios import ScenarioEnv, ScenarioSpec, episode_returns, get_spec, make
 from madatasets.store import Store
 
 JOINT_ARRAYS = ("observations", "actions", "rewards", "terminations", "truncations", "states",
@@ -202,9 +202,7 @@ class Dataset:
 
 
 def _episode_returns(arrays: dict[str, np.ndarray], prefix: str) -> np.ndarray:
-    rewards, ends = arrays[prefix + "rewards"], arrays[prefix + "episode_ends"]
-    starts = np.concatenate([[0], ends[:-1]])
-    return np.array([episode_return(rewards[s:e]) for s, e in zip(starts, ends)])
+    return episode_returns(arrays[prefix + "rewards"], arrays[prefix + "episode_ends"])
 
 
 def open_store(store: Any = None) -> Any:

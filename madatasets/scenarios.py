@@ -272,3 +272,11 @@ def make(name: str) -> ScenarioEnv:
 def episode_return(rewards: np.ndarray) -> float:
     """Score of one episode: sum over steps of the mean reward over agents; rewards (T, N)."""
     return float(np.asarray(rewards, dtype=np.float64).mean(axis=1).sum())
+
+
+def episode_returns(rewards: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """`episode_return` of every episode of concatenated rows (episode k's rows end at ends[k]),
+    computed the same way, so the numbers are identical."""
+    means = np.asarray(rewards, dtype=np.float64).mean(axis=1)
+    starts = np.concatenate([[0], ends[:-1]]).tolist()
+    return np.array([means[s:e].sum() for s, e in zip(starts, np.asarray(ends).tolist())], dtype=np.float64)

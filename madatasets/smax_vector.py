@@ -138,23 +138,21 @@ class VectorRollout:
             yield {name: np.asarray(value).reshape((-1,) + value.shape[2:])
                    for name, value in zip(RECORD_FIELDS, record)}
 
-    def run(self, seed: int, steps: int | None = None, episodes: int | None = None,
-            progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-        """Episodes 0..K-1 in order, until `steps` env steps (the last cut to fit) or `episodes` whole ones."""
+    def run_block(self, seed: int, steps: int | None = None, episodes: int | None = None,
+                  progress: Callable[[int], None] | None = None) -> "EpisodeBlock":
+        """Episodes 0..K-1 concatenated in index order, until `steps` env steps (the last episode cut
+        to fit) or `episodes` whole ones."""
         if (steps is None) == (episodes is None):
             raise ValueError("give exactly one of steps and episodes")
         kept: list[dict[str, np.ndarray]] = []
+        finals: list[dict[str, np.ndarray]] = []
         lengths: dict[int, int] = {}
-        finals: dict[int, tuple[np.ndarray, ...]] = {}
         prefix, prefix_steps = 0, 0
         for records in self.chunks(seed):
             done = np.flatnonzero(records["terminated"] | records["truncated"])
-            for row in done:
-                k = int(records["episode"][row])
-                lengths[k] = int(records["t"][row]) + 1
-                finals[k] = tuple(records[f][row] for f in ("next_obs", "next_state", "next_legal", "terminated",
-                                                            "truncated", "won"))
-            kept.append({f: v for f, v in records.items() if not f.startswith("next_")})
+            finals.append({f: records[f][done] for f in _FINAL_FIELDS})
+            lengths.update(zip(records["episode"][done].tolist(), (records["t"][done] + 1).tolist()))
+            kept.append({f: v for f, v in records.items() if f in _ROW_FIELDS})
             while prefix in lengths and not self._enough(prefix, prefix_steps, steps, episodes):
                 prefix_steps += lengths[prefix]
                 prefix += 1
@@ -162,41 +160,88 @@ class VectorRollout:
                 progress(prefix_steps)
             if self._enough(prefix, prefix_steps, steps, episodes):
                 break
-        return _episodes_in_order(kept, prefix, finals, steps)
+        return _block_in_order(kept, finals, prefix, steps)
+
+    def run(self, seed: int, steps: int | None = None, episodes: int | None = None,
+            progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        """`run_block`'s episodes as one dict each."""
+        return self.run_block(seed, steps, episodes, progress).episodes()
 
     @staticmethod
     def _enough(prefix: int, prefix_steps: int, steps: int | None, episodes: int | None) -> bool:
         return prefix_steps >= steps if steps is not None else prefix >= episodes
 
 
-def _episodes_in_order(kept: list[dict[str, np.ndarray]], count: int, finals: dict[int, tuple[np.ndarray, ...]],
-                       steps: int | None) -> list[dict[str, Any]]:
-    records = {f: np.concatenate([c[f] for c in kept]) for f in kept[0]}
-    wanted = records["episode"] < count
-    records = {f: v[wanted] for f, v in records.items()}
-    order = np.argsort(records["episode"].astype(np.int64) * (SMAX_MAX_STEPS + 1) + records["t"], kind="stable")
-    records = {f: v[order] for f, v in records.items()}
-    bounds = np.searchsorted(records["episode"], np.arange(count + 1))
-    episodes, collected = [], 0
-    for k in range(count):
-        rows = slice(bounds[k], bounds[k + 1])
-        next_obs, next_state, next_legal, terminated, truncated, won = finals[k]
-        length = bounds[k + 1] - bounds[k]
-        episode = {"observations": np.concatenate([records["obs"][rows], next_obs[None]]),
-                   "states": np.concatenate([records["state"][rows], next_state[None]]),
-                   "legal_actions": np.concatenate([records["legal"][rows], next_legal[None]]),
-                   "actions": records["action"][rows].astype(np.int16), "rewards": records["reward"][rows],
-                   "terminated": bool(terminated), "truncated": bool(truncated), "won": bool(won),
-                   "budget_cut": False}
-        if steps is not None and collected + length > steps:
-            episode = _cut(episode, steps - collected)
-        collected += len(episode["actions"])
-        episodes.append(episode)
-    return episodes
+_ROW_FIELDS = ("episode", "t", "obs", "state", "legal", "action", "reward")
+_FINAL_FIELDS = ("episode", "next_obs", "next_state", "next_legal", "terminated", "truncated", "won")
 
 
-def _cut(episode: dict[str, Any], length: int) -> dict[str, Any]:
-    """Keep the first `length` steps: the budget cut is a truncation, and not a win."""
-    cut = {name: value[: length + 1] if name in ("observations", "states", "legal_actions") else value[:length]
-           for name, value in episode.items() if isinstance(value, np.ndarray)}
-    return cut | {"terminated": False, "truncated": True, "won": False, "budget_cut": True}
+class EpisodeBlock(NamedTuple):
+    """K consecutive episodes, their rows concatenated (T rows in all): the store's order."""
+
+    observations: np.ndarray         # (T, N, O)
+    states: np.ndarray               # (T, S)
+    legal_actions: np.ndarray        # (T, N, A)
+    actions: np.ndarray              # (T, N) int16
+    rewards: np.ndarray              # (T, N)
+    ends: np.ndarray                 # (K,) int64: episode k's rows end (exclusive) at ends[k]
+    final_observations: np.ndarray   # (K, N, O): the observation after each episode's last step
+    final_states: np.ndarray         # (K, S)
+    final_legal_actions: np.ndarray  # (K, N, A)
+    terminated: np.ndarray           # (K,) bool
+    truncated: np.ndarray            # (K,) bool
+    won: np.ndarray                  # (K,) bool
+    budget_cut: np.ndarray           # (K,) bool: cut by the step budget (truncated, never won)
+
+    def episodes(self) -> list[dict[str, Any]]:
+        """One dict per episode; observations, states and legal actions carry the final row."""
+        starts = np.concatenate([[0], self.ends[:-1]])
+        return [{"observations": np.concatenate([self.observations[a:b], self.final_observations[k][None]]),
+                 "states": np.concatenate([self.states[a:b], self.final_states[k][None]]),
+                 "legal_actions": np.concatenate([self.legal_actions[a:b], self.final_legal_actions[k][None]]),
+                 "actions": self.actions[a:b], "rewards": self.rewards[a:b],
+                 "terminated": bool(self.terminated[k]), "truncated": bool(self.truncated[k]),
+                 "won": bool(self.won[k]), "budget_cut": bool(self.budget_cut[k])}
+                for k, (a, b) in enumerate(zip(starts.tolist(), self.ends.tolist()))]
+
+
+def block_of_episodes(episodes: list[dict[str, Any]]) -> EpisodeBlock:
+    """The inverse of `EpisodeBlock.episodes`."""
+    return EpisodeBlock(
+        np.concatenate([e["observations"][:-1] for e in episodes]),
+        np.concatenate([e["states"][:-1] for e in episodes]),
+        np.concatenate([e["legal_actions"][:-1] for e in episodes]),
+        np.concatenate([e["actions"] for e in episodes]).astype(np.int16),
+        np.concatenate([e["rewards"] for e in episodes]),
+        np.cumsum([len(e["actions"]) for e in episodes], dtype=np.int64),
+        np.stack([e["observations"][-1] for e in episodes]), np.stack([e["states"][-1] for e in episodes]),
+        np.stack([e["legal_actions"][-1] for e in episodes]),
+        *(np.array([bool(e[f]) for e in episodes]) for f in ("terminated", "truncated", "won", "budget_cut")))
+
+
+def _block_in_order(kept: list[dict[str, np.ndarray]], finals: list[dict[str, np.ndarray]], count: int,
+                    steps: int | None) -> EpisodeBlock:
+    """Sort the chunks' rows by (episode, t), keep episodes < count, cut at `steps` rows."""
+    episode = np.concatenate([c["episode"] for c in kept])
+    t = np.concatenate([c["t"] for c in kept])
+    wanted = np.flatnonzero(episode < count)
+    order = wanted[np.argsort(episode[wanted].astype(np.int64) * (SMAX_MAX_STEPS + 1) + t[wanted], kind="stable")]
+    total = len(order) if steps is None else min(steps, len(order))
+    rows = {f: np.concatenate([c[f] for c in kept])[order] for f in ("obs", "state", "legal", "action", "reward")}
+    final = {f: np.concatenate([c[f] for c in finals]) for f in _FINAL_FIELDS}
+    by_index = np.argsort(final["episode"], kind="stable")
+    final = {f: v[by_index][final["episode"][by_index] < count] for f, v in final.items()}
+    ends = np.searchsorted(episode[order], np.arange(count), side="right").astype(np.int64)
+    budget_cut = np.zeros(count, dtype=bool)
+    final_obs, final_state, final_legal = final["next_obs"], final["next_state"], final["next_legal"]
+    terminated, truncated, won = final["terminated"].copy(), final["truncated"].copy(), final["won"].copy()
+    if total < len(order):
+        # The last episode kept is cut: its final row is the observation its next step would have seen.
+        last = count - 1
+        for name, source in (("obs", final_obs), ("state", final_state), ("legal", final_legal)):
+            source[last] = rows[name][total]
+        ends[last], budget_cut[last] = total, True
+        terminated[last], truncated[last], won[last] = False, True, False
+    return EpisodeBlock(rows["obs"][:total], rows["state"][:total], rows["legal"][:total],
+                        rows["action"][:total].astype(np.int16), rows["reward"][:total], ends,
+                        final_obs, final_state, final_legal, terminated, truncated, won, budget_cut)
