@@ -65,25 +65,42 @@ class SmaxActor:
 
     def jax_policy(self, core: SmaxCore, mode: str = "greedy", epsilon: float = TIER_EPSILON) -> Any:
         """This actor as a `JaxPolicy` of the vectorized rollout (weights are compile-time constants)."""
-        from madatasets.errors import MadataError
-        if mode not in ACTING_MODES:
-            raise MadataError(f"unknown acting mode {mode!r}; valid: {', '.join(ACTING_MODES)}")
-        jax = import_jax()
-        import jax.numpy as jnp
-        from collectors.smax_mappo import masked_logits
-        from madatasets.smax_vector import JaxPolicy
-        params = self.params()
+        return assigned_policy([self], np.zeros(core.env.num_agents, dtype=np.int64), mode, epsilon)
 
+
+def assigned_policy(actors: list[SmaxActor], assignment: np.ndarray, mode: str = "greedy",
+                    epsilon: float = TIER_EPSILON) -> Any:
+    """A `JaxPolicy` in which ally i acts with `actors[assignment[i]]` (the mixed tier's
+    assignments; one actor for every other tier)."""
+    from madatasets.errors import MadataError
+    if mode not in ACTING_MODES:
+        raise MadataError(f"unknown acting mode {mode!r}; valid: {', '.join(ACTING_MODES)}")
+    jax = import_jax()
+    import jax.numpy as jnp
+    from collectors.smax_mappo import masked_logits
+    from madatasets.smax_vector import JaxPolicy
+    params = [actor.params() for actor in actors]
+
+    def choose(key: Any, t: Any, logits: Any, legal: Any) -> Any:
+        greedy = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        if mode == "greedy":
+            return greedy
+        action_key = jax.random.fold_in(jax.random.fold_in(key, t + 1), 1)
+        if mode == "sample":
+            return jax.random.categorical(action_key, logits, axis=-1).astype(jnp.int32)
+        explore_key, uniform_key = jax.random.split(action_key)
+        uniform = jax.random.categorical(uniform_key, jnp.where(legal, 0.0, -jnp.inf), axis=-1).astype(jnp.int32)
+        explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
+        return jnp.where(explore, uniform, greedy)
+
+    if len(params) == 1:
         def act(key: Any, t: Any, obs: Any, legal: Any, memory: Any) -> Any:
-            logits = masked_logits(params, obs, legal)
-            greedy = jnp.argmax(logits, axis=-1).astype(jnp.int32)
-            if mode == "greedy":
-                return greedy, memory
-            action_key = jax.random.fold_in(jax.random.fold_in(key, t + 1), 1)
-            if mode == "sample":
-                return jax.random.categorical(action_key, logits, axis=-1).astype(jnp.int32), memory
-            explore_key, uniform_key = jax.random.split(action_key)
-            uniform = jax.random.categorical(uniform_key, jnp.where(legal, 0.0, -jnp.inf), axis=-1).astype(jnp.int32)
-            explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
-            return jnp.where(explore, uniform, greedy), memory
+            return choose(key, t, masked_logits(params[0], obs, legal), legal), memory
         return JaxPolicy(act, lambda: jnp.zeros(()))
+
+    def act_assigned(key: Any, t: Any, obs: Any, legal: Any, memory: Any, roles: Any) -> Any:
+        # Every actor on every ally (each ally keeps its one-hot id), then ally i's row from actor roles[i].
+        every = jnp.stack([masked_logits(p, obs, legal) for p in params])     # (R, N, A)
+        return choose(key, t, every[roles, jnp.arange(roles.shape[0])], legal), memory
+    # The assignment is an input of the compiled program, so every assignment shares one program.
+    return JaxPolicy(act_assigned, lambda: jnp.zeros(()), jnp.asarray(assignment, dtype=jnp.int32))

@@ -13,6 +13,7 @@ scan); the arrays depend only on the seed and the step budget, never on the slot
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from collectors.smax_actor import TIER_EPSILON
+from collectors.tiers import MIXED_PARTS, mixed_assignment, part_seed, split_steps
 from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec, episode_returns
@@ -27,113 +29,161 @@ from madatasets.smax import SMAX_MAPS, single_thread_flags
 from madatasets.smax_vector import EpisodeBlock, block_of_episodes
 from madatasets.store import DatasetId, Store
 
-SMAX_QUALITIES = ("random", "medium-replay", "medium", "expert", "medium-expert")
+SMAX_QUALITIES = ("random", "medium-replay", "medium", "expert", "medium-expert", "mixed")
 DEFAULT_SLOTS = 256
 RANDOM_POLICY = {"id": "uniform-legal-random", "checksum": None, "description": "uniform over each ally's legal actions"}
 # The zoo tiers act epsilon-greedily with the zoo policy (epsilon 0.05 uniform over legal actions;
 # the discrete counterpart of the continuous tiers' Gaussian action noise; collectors/smax_actor.py);
 # medium-expert is half medium, half expert episodes, each part from its own seed.
 TIER_PARTS = {"medium": ("medium",), "expert": ("expert",), "medium-expert": ("medium", "expert")}
+MIXED_ROLES = ("early", "medium", "expert")
 
 
-def _part_seed(seed: int, part: int) -> int:
-    return int(np.random.SeedSequence([seed, 0, part]).generate_state(1)[0] & 0x7FFFFFFF)
+@dataclass(frozen=True)
+class Part:
+    """One vectorized rollout of a tier."""
+
+    policy: Any                 # JaxPolicy; None: uniform legal random (the process's cached program)
+    steps: int
+    seed: int
+    behavior: tuple[int, ...]   # each ally's behaviour id in this part's rows
+    args: Any = None            # the policy's program inputs for this part (mixed: the assignment)
 
 
-def tier_policies(spec: ScenarioSpec, quality: str, zoo: Path | None = None) -> list[tuple[Any, dict[str, Any]]]:
-    """(JaxPolicy, policy record) of each part of a tier, in part order."""
+@dataclass
+class TierPlan:
+    datasets: dict[str, list[Part]]   # "" for a joint dataset, "agent_i/" for mixed's B_i
+    behavior_policies: list[dict[str, Any]]
+    collection: dict[str, Any]        # the card's description of the parts
+
+
+def _zoo_record(role: str, info: dict[str, Any]) -> dict[str, Any]:
+    return {"id": info["id"], "checksum": info["sha256"],
+            "description": f"the zoo's {role} policy (step {info['step']}, greedy win rate "
+                           f"{info['win_rate']:.3f}), greedy with probability {1 - TIER_EPSILON:g}, "
+                           f"else uniform over the legal actions"}
+
+
+def tier_plan(spec: ScenarioSpec, quality: str, steps: int, seed: int, zoo: Path | None = None) -> TierPlan:
+    """The rollouts of a tier (every tier but medium-replay, which re-runs training)."""
     from madatasets.smax import core
-    from madatasets.smax_vector import random_policy
-    smax = core(SMAX_MAPS[spec.name][0])
+    smax, n = core(SMAX_MAPS[spec.name][0]), spec.n_agents
     if quality == "random":
-        return [(random_policy(smax), RANDOM_POLICY)]
-    from collectors.zoo_index import load_zoo_actor, zoo_entry
-    if quality == "medium-replay":
-        from collectors.smax_medium_replay import replay_runs
-        entry = zoo_entry(spec.name, zoo)
-        if "medium_replay" not in entry:
-            raise MadataError(f"{spec.name}'s zoo entry has no medium-replay runs yet; add them with "
-                              f"`madata train-behavior {spec.name} --seed K --for-medium-replay`")
-        return [(None, {"id": f"smax-mappo-training-seed{run['seed']}", "checksum": run["sha256"],
-                        "description": f"the zoo's MAPPO learner while training (actions sampled from its "
-                                       f"policy), seed {run['seed']}, steps 0 to {run['stop_step']}"})
-                for run in replay_runs(entry)]
-    parts = []
-    for role in TIER_PARTS[quality]:
-        actor, info = load_zoo_actor(spec.name, role, zoo)
-        parts.append((actor.jax_policy(smax, "epsilon", TIER_EPSILON),
-                      {"id": info["id"], "checksum": info["sha256"],
-                       "description": f"the zoo's {role} policy (step {info['step']}, greedy win rate "
-                                      f"{info['win_rate']:.3f}), greedy with probability {1 - TIER_EPSILON:g}, "
-                                      f"else uniform over the legal actions"}))
-    return parts
+        return TierPlan({"": [Part(None, steps, seed, (0,) * n)]}, [RANDOM_POLICY], {})
+    from collectors.zoo_index import load_zoo_actor
+    if quality == "mixed":
+        return _mixed_plan(spec, steps, seed, zoo)
+    roles = TIER_PARTS[quality]
+    loaded = [load_zoo_actor(spec.name, role, zoo) for role in roles]
+    shares = [steps // len(roles) + (1 if k < steps % len(roles) else 0) for k in range(len(roles))]
+    parts = [Part(actor.jax_policy(smax, "epsilon", TIER_EPSILON), share,
+                  seed if len(roles) == 1 else part_seed(seed, 0, k), (k,) * n)
+             for k, ((actor, _), share) in enumerate(zip(loaded, shares))]
+    collection = {} if len(roles) == 1 else {
+        "episode_seeding": "fold_in(PRNGKey(part_seed), episode_index), part_seed from "
+                           "SeedSequence([seed, 0, part]); half the steps per part"}
+    return TierPlan({"": parts}, [_zoo_record(role, info) for role, (_, info) in zip(roles, loaded)], collection)
 
 
-def assemble_discrete(parts: list[EpisodeBlock], n_agents: int) -> dict[str, np.ndarray]:
-    """The store's discrete schema from the tier's parts, in part order; behaviour ids name the part."""
+def _mixed_plan(spec: ScenarioSpec, steps: int, seed: int, zoo: Path | None) -> TierPlan:
+    """MABCQ's decentralized datasets, as for the continuous scenarios (collectors/tiers.py):
+    one B_i per ally, its parts' steps in MIXED_PARTS's proportions, ally i acting with its role."""
+    from collectors.smax_actor import assigned_policy
+    from collectors.zoo_index import load_zoo_actor
+    loaded = [load_zoo_actor(spec.name, role, zoo) for role in MIXED_ROLES]
+    policy = assigned_policy([actor for actor, _ in loaded], np.zeros(spec.n_agents, np.int64), "epsilon",
+                             TIER_EPSILON)
+    counts = split_steps(steps, [fraction for _, fraction in MIXED_PARTS])
+    datasets, plan = {}, []
+    for agent in range(spec.n_agents):
+        parts = []
+        for k, ((part, _), count) in enumerate(zip(MIXED_PARTS, counts)):
+            roles = mixed_assignment(part, agent, spec.n_agents)
+            parts.append(Part(policy, count, part_seed(seed, agent, k), tuple(int(r) for r in roles),
+                              np.asarray(roles, dtype=np.int32)))
+            plan.append({"agent_dataset": agent, "part": part, "steps": count, "seed": part_seed(seed, agent, k),
+                         "policy_of_agent": [MIXED_ROLES[r] for r in roles]})
+        datasets[f"agent_{agent}/"] = parts
+    return TierPlan(datasets, [_zoo_record(role, info) for role, (_, info) in zip(MIXED_ROLES, loaded)],
+                    {"steps_per_agent_dataset": steps, "mixture": dict(MIXED_PARTS), "parts": plan,
+                     "episode_seeding": "fold_in(PRNGKey(part_seed), episode_index), part_seed from "
+                                        "SeedSequence([seed, agent, part])"})
+
+
+def assemble_discrete(parts: list[tuple[EpisodeBlock, tuple[int, ...]]], n_agents: int) -> dict[str, np.ndarray]:
+    """The store's discrete schema from a dataset's (block, behaviour ids) parts, in part order."""
+    blocks = [block for block, _ in parts]
     ends = np.concatenate([p.ends + offset for p, offset in
-                           zip(parts, np.cumsum([0] + [len(p.actions) for p in parts[:-1]]))])
+                           zip(blocks, np.cumsum([0] + [len(p.actions) for p in blocks[:-1]]))])
     total, last = int(ends[-1]), ends - 1
-    terminated = np.concatenate([p.terminated for p in parts])
-    truncated = np.concatenate([p.truncated for p in parts]) & ~terminated
+    terminated = np.concatenate([p.terminated for p in blocks])
+    truncated = np.concatenate([p.truncated for p in blocks]) & ~terminated
     terminations = np.zeros((total, n_agents), dtype=bool)
     truncations = np.zeros((total, n_agents), dtype=bool)
     terminations[last[terminated]] = True
     truncations[last[truncated]] = True
 
     def joined(field: str) -> np.ndarray:
-        return parts[0]._asdict()[field] if len(parts) == 1 else np.concatenate([p._asdict()[field] for p in parts])
+        return getattr(blocks[0], field) if len(blocks) == 1 else np.concatenate([getattr(p, field) for p in blocks])
     return {
         "observations": joined("observations"), "actions": joined("actions"),
         "legal_actions": joined("legal_actions"), "rewards": joined("rewards"),
         "terminations": terminations, "truncations": truncations, "states": joined("states"),
-        "behavior_ids": np.concatenate([np.full((len(p.actions), n_agents), k, np.int16) for k, p in enumerate(parts)]),
+        "behavior_ids": np.concatenate([np.broadcast_to(np.asarray(ids, np.int16), (len(block.actions), n_agents))
+                                        for block, ids in parts]),
         "episode_ends": ends.astype(np.int64),
         "final_observations": joined("final_observations"), "final_states": joined("final_states"),
         "final_legal_actions": joined("final_legal_actions"), "won": joined("won").astype(bool),
     }
 
 
-def collect_episodes(spec: ScenarioSpec, quality: str, steps: int | None, seed: int, slots: int = DEFAULT_SLOTS,
-                     progress: bool = False, description: str = "collect",
-                     episodes: int | None = None, zoo: Path | None = None) -> list[EpisodeBlock]:
-    """Episodes of a tier, one block per part: `steps` steps (or `episodes` whole ones) split
-    evenly over its parts, each part its own vectorized rollout from its own seed."""
-    if quality not in SMAX_QUALITIES:
-        raise MadataError(f"quality {quality!r} is not available for {spec.name} yet; valid: "
-                          f"{', '.join(SMAX_QUALITIES)}")
+def _medium_replay(spec: ScenarioSpec, zoo: Path | None) -> tuple[EpisodeBlock, list[dict[str, Any]]]:
+    """The tier is what the training runs executed, whatever `steps` says (the card records both)."""
+    from collectors.smax_medium_replay import regenerate, replay_runs
+    from collectors.zoo_index import zoo_entry
+    entry = zoo_entry(spec.name, zoo)
+    if "medium_replay" not in entry:
+        raise MadataError(f"{spec.name}'s zoo entry has no medium-replay runs yet; add them with "
+                          f"`madata train-behavior {spec.name} --seed K --for-medium-replay`")
+    episodes_run, report = regenerate(spec.name, zoo)
+    if not report["reproduced"]:
+        raise MadataError(f"{spec.name}: re-running the zoo's training did not reproduce its recorded "
+                          f"checksums (another CPU or jax build?); {report['runs']}")
+    records = [{"id": f"smax-mappo-training-seed{run['seed']}", "checksum": run["sha256"],
+                "description": f"the zoo's MAPPO learner while training (actions sampled from its "
+                               f"policy), seed {run['seed']}, steps 0 to {run['stop_step']}"}
+               for run in replay_runs(entry)]
+    return block_of_episodes(episodes_run), records
+
+
+def run_plan(spec: ScenarioSpec, plan: TierPlan, slots: int = DEFAULT_SLOTS, progress: bool = False,
+             description: str = "collect") -> dict[str, list[tuple[EpisodeBlock, tuple[int, ...]]]]:
+    """Every part's rollout; parts with one policy share one compiled program."""
     if slots < 1:
         raise MadataError(f"slots must be at least 1, got {slots}")
     single_thread_flags()
-    if quality == "medium-replay":
-        # The tier is what the training runs executed, whatever `steps` says (the card records both).
-        from collectors.smax_medium_replay import regenerate
-        episodes_run, report = regenerate(spec.name, zoo)
-        if not report["reproduced"]:
-            raise MadataError(f"{spec.name}: re-running the zoo's training did not reproduce its recorded "
-                              f"checksums (another CPU or jax build?); {report['runs']}")
-        return [block_of_episodes(episodes_run)]
     from madatasets.smax import core
     from madatasets.smax_vector import VectorRollout, vector_rollout
-    parts = tier_policies(spec, quality, zoo)
-    total = steps if steps is not None else episodes
-    shares = [total // len(parts) + (1 if k < total % len(parts) else 0) for k in range(len(parts))]
+    map_name = SMAX_MAPS[spec.name][0]
+    rollouts: dict[int, VectorRollout] = {}
+    total = sum(part.steps for parts in plan.datasets.values() for part in parts)
     bar = tqdm(total=total, unit="step", desc=description, disable=not progress, leave=False)
-    collected: list[EpisodeBlock] = []
+    collected: dict[str, list[tuple[EpisodeBlock, tuple[int, ...]]]] = {}
     try:
-        for k, ((policy, _), share) in enumerate(zip(parts, shares)):
-            done_before = bar.n
+        for prefix, parts in plan.datasets.items():
+            collected[prefix] = []
+            for part in parts:
+                done_before = bar.n
 
-            def advance(done: int) -> None:
-                bar.update(max(0, min(done_before + done, bar.total) - bar.n))
-            map_name = SMAX_MAPS[spec.name][0]
-            # The random policy's program is cached per process; a zoo actor's weights are part of its own.
-            rollout = (vector_rollout(map_name, "random", slots) if quality == "random"
-                       else VectorRollout(core(map_name), policy, slots))
-            part_seed = seed if len(parts) == 1 else _part_seed(seed, k)
-            collected.append(rollout.run_block(part_seed, steps=share if steps is not None else None,
-                                               episodes=share if steps is None else None,
-                                               progress=advance if steps else None))
+                def advance(done: int) -> None:
+                    bar.update(max(0, min(done_before + done, bar.total) - bar.n))
+                if id(part.policy) not in rollouts:
+                    # The random policy's program is cached per process; a zoo actor's weights are in its own.
+                    rollouts[id(part.policy)] = (vector_rollout(map_name, "random", slots) if part.policy is None
+                                                 else VectorRollout(core(map_name), part.policy, slots))
+                block = rollouts[id(part.policy)].run_block(part.seed, steps=part.steps, progress=advance,
+                                                            args=part.args)
+                collected[prefix].append((block, part.behavior))
     finally:
         bar.close()
     return collected
@@ -154,27 +204,42 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
         store = Store(store.root, create=True)
     dataset_id = DatasetId(spec.name, quality, version)
     with store.writing(dataset_id, overwrite) as write:
-        parts = collect_episodes(spec, quality, steps, seed, slots, progress, str(dataset_id), zoo=zoo)
-        arrays = assemble_discrete(parts, spec.n_agents)
-        # A budget-cut last episode is incomplete: never in the return statistics or the win rate.
-        complete = ~np.concatenate([p.budget_cut for p in parts])
-        returns = episode_returns(arrays["rewards"], arrays["episode_ends"])
+        if quality == "medium-replay":
+            single_thread_flags()
+            block, records = _medium_replay(spec, zoo)
+            plan = TierPlan({}, records, {})
+            datasets = {"": [(block, (0,) * spec.n_agents)]}
+        else:
+            plan = tier_plan(spec, quality, steps, seed, zoo)
+            datasets = run_plan(spec, plan, slots, progress, str(dataset_id))
+        arrays: dict[str, np.ndarray] = {}
+        returns, won, per_dataset = [], [], []
+        for prefix, parts in datasets.items():
+            assembled = assemble_discrete(parts, spec.n_agents)
+            arrays |= {prefix + name: array for name, array in assembled.items()}
+            # A budget-cut last episode is incomplete: never in the return statistics or the win rate.
+            complete = ~np.concatenate([block.budget_cut for block, _ in parts])
+            returns.append(episode_returns(assembled["rewards"], assembled["episode_ends"])[complete])
+            won.append(assembled["won"][complete])
+            per_dataset.append({"prefix": prefix, "steps": int(assembled["episode_ends"][-1]),
+                                "episodes": len(assembled["episode_ends"])})
+        returns, won = np.concatenate(returns), np.concatenate(won)
         references = spec.references_for(version)   # (scores, details) for the card
+        collection = {"steps_requested": steps,
+                      "episode_seeding": "fold_in(PRNGKey(seed), episode_index)",
+                      "acting": {"random": "uniform legal", "medium-replay": "the learner's sampled actions"}.get(
+                          quality, f"epsilon-greedy, epsilon {TIER_EPSILON}"),
+                      "vectorized": {"slots": slots, "note": "the arrays do not depend on the slot count"},
+                      "action_noise": None} | plan.collection
+        if quality == "mixed":
+            collection["datasets"] = per_dataset
         card = build_card(
             dataset_id=str(dataset_id), spec_dict=spec.to_dict(), quality=quality, version=version,
-            behavior_policies=[record for _, record in tier_policies(spec, quality, zoo)], seed=seed, total_steps=int(arrays["episode_ends"][-1]),
-            total_episodes=len(arrays["episode_ends"]),
-            returns=return_statistics(returns[complete]),
-            reference_scores=references[0], layout="joint",
-            collection={"steps_requested": steps,
-                        "episode_seeding": "fold_in(PRNGKey(seed), episode_index)" if quality != "medium-expert" else
-                                           "fold_in(PRNGKey(part_seed), episode_index), part_seed from "
-                                           "SeedSequence([seed, 0, part]); half the steps per part",
-                        "acting": {"random": "uniform legal", "medium-replay": "the learner's sampled actions"}.get(
-                            quality, f"epsilon-greedy, epsilon {TIER_EPSILON}"),
-                        "vectorized": {"slots": slots, "note": "the arrays do not depend on the slot count"},
-                        "action_noise": None})
-        card["win_rate"] = float(np.mean(arrays["won"][complete])) if complete.any() else None
+            behavior_policies=plan.behavior_policies, seed=seed,
+            total_steps=sum(d["steps"] for d in per_dataset), total_episodes=sum(d["episodes"] for d in per_dataset),
+            returns=return_statistics(returns), reference_scores=references[0],
+            layout="per-agent" if quality == "mixed" else "joint", collection=collection)
+        card["win_rate"] = float(np.mean(won)) if len(won) else None
         if quality != "random":
             card["zoo_version"] = version
         card["reference_details"] = references[1]

@@ -55,6 +55,9 @@ class AgentDataset:
     truncations: np.ndarray         # (T,)
     behavior_ids: np.ndarray        # (T,)
     episode_ends: np.ndarray        # (E,)
+    # Discrete (SMAX) scenarios: agent i's legal-action masks at t and at t + 1, (T, A) bool.
+    legal_actions: np.ndarray | None = None
+    next_legal_actions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.observations.shape[0])
@@ -198,6 +201,10 @@ class Dataset:
             truncations=a[prefix + "truncations"][:, index],
             behavior_ids=a[prefix + "behavior_ids"][:, index],
             episode_ends=ends,
+            **({"legal_actions": a[prefix + "legal_actions"][:, index],
+                "next_legal_actions": next_rows(a[prefix + "legal_actions"][:, index],
+                                                a[prefix + "final_legal_actions"][:, index], ends)}
+               if prefix + "legal_actions" in a else {}),
         )
 
 

@@ -25,10 +25,15 @@ RECORD_FIELDS = ("episode", "t", "obs", "state", "legal", "action", "reward", "t
 
 class JaxPolicy(NamedTuple):
     """A behaviour policy the scan can run: `act(key, t, obs (N, O), legal (N, A), memory)
-    -> (actions (N,), memory)`; `initial()` is a fresh episode's memory (a pytree)."""
+    -> (actions (N,), memory)`; `initial()` is a fresh episode's memory (a pytree).
+
+    A policy with `args` (a pytree of arrays) is called `act(..., memory, args)`, the args
+    being inputs of the compiled program rather than constants in it: one program then
+    serves every value of them (the mixed tier's per-ally assignments)."""
 
     act: Callable[..., Any]
     initial: Callable[[], Any]
+    args: Any = None
 
 
 def random_policy(core: SmaxCore) -> JaxPolicy:
@@ -102,14 +107,16 @@ class VectorRollout:
             memory = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(indices),) + x.shape), policy.initial())
             return env_state, first.obs, first.state, first.legal, keys, memory
 
-        def one(key: Any, t: Any, env_state: Any, obs: Any, legal: Any, memory: Any) -> Any:
-            action, memory = policy.act(key, t, obs, legal, memory)
+        def one(key: Any, t: Any, env_state: Any, obs: Any, legal: Any, memory: Any, args: Any) -> Any:
+            action, memory = (policy.act(key, t, obs, legal, memory) if policy.args is None
+                              else policy.act(key, t, obs, legal, memory, args))
             new_state, out = core.step_fn(key, t, env_state, action)
             return action, new_state, out, memory
 
         def body(carry: Any, _: Any) -> Any:
-            env_state, obs, state, legal, keys, memory, t, episode, counter, base_key = carry
-            action, new_state, out, memory = jax.vmap(one)(keys, t, env_state, obs, legal, memory)
+            env_state, obs, state, legal, keys, memory, t, episode, counter, base_key, args = carry
+            action, new_state, out, memory = jax.vmap(one, in_axes=(0,) * 6 + (None,))(
+                keys, t, env_state, obs, legal, memory, args)
             done = out.terminated | out.truncated
             # Finished slots take the next episode indices in slot order.
             index = counter + jnp.cumsum(done.astype(jnp.int32)) - 1
@@ -119,27 +126,28 @@ class VectorRollout:
                       out.won, out.obs, out.state, out.legal)
             carry = (*jax.tree.map(lambda a, b: where(done, a, b), fresh, stepped),
                      jnp.where(done, 0, t + 1), jnp.where(done, index, episode),
-                     counter + done.sum(dtype=jnp.int32), base_key)
+                     counter + done.sum(dtype=jnp.int32), base_key, args)
             return carry, record
 
-        def start(base_key: Any) -> Any:
+        def start(base_key: Any, args: Any) -> Any:
             indices = jnp.arange(self.slots, dtype=jnp.int32)
             return (*fill(base_key, indices), jnp.zeros(self.slots, jnp.int32), indices,
-                    jnp.int32(self.slots), base_key)
+                    jnp.int32(self.slots), base_key, args)
         return jax.jit(start), jax.jit(lambda carry: jax.lax.scan(body, carry, None, length=self.chunk))
 
-    def chunks(self, seed: int) -> Iterator[dict[str, np.ndarray]]:
-        """Endless chunks of records, each field (L * E, ...) as numpy."""
+    def chunks(self, seed: int, args: Any = None) -> Iterator[dict[str, np.ndarray]]:
+        """Endless chunks of records, each field (L * E, ...) as numpy; `args` replaces the policy's."""
         jax = import_jax()
         start, run = self._chunk
-        carry = start(jax.random.PRNGKey(int(seed)))
+        args = self.policy.args if args is None else args
+        carry = start(jax.random.PRNGKey(int(seed)), () if args is None else args)
         while True:
             carry, record = run(carry)
             yield {name: np.asarray(value).reshape((-1,) + value.shape[2:])
                    for name, value in zip(RECORD_FIELDS, record)}
 
     def run_block(self, seed: int, steps: int | None = None, episodes: int | None = None,
-                  progress: Callable[[int], None] | None = None) -> "EpisodeBlock":
+                  progress: Callable[[int], None] | None = None, args: Any = None) -> "EpisodeBlock":
         """Episodes 0..K-1 concatenated in index order, until `steps` env steps (the last episode cut
         to fit) or `episodes` whole ones."""
         if (steps is None) == (episodes is None):
@@ -148,7 +156,7 @@ class VectorRollout:
         finals: list[dict[str, np.ndarray]] = []
         lengths: dict[int, int] = {}
         prefix, prefix_steps = 0, 0
-        for records in self.chunks(seed):
+        for records in self.chunks(seed, args):
             done = np.flatnonzero(records["terminated"] | records["truncated"])
             finals.append({f: records[f][done] for f in _FINAL_FIELDS})
             lengths.update(zip(records["episode"][done].tolist(), (records["t"][done] + 1).tolist()))

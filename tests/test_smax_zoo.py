@@ -99,6 +99,41 @@ def test_zoo_tiers_sample_legal_actions_and_are_byte_identical_for_a_seed(tiny_z
         collect("smax-3m", "expert", steps=50, seed=0, store=store, progress=False, zoo=root / "zoo", version=0)
 
 
+def test_mixed_tier_holds_one_dataset_per_ally_with_its_roles(tiny_zoo, tmp_path):
+    from collectors.tiers import MIXED_PARTS, mixed_assignment
+    root, _ = tiny_zoo
+    store = Store(tmp_path / "store", create=True)
+    collect("smax-3m", "mixed", steps=200, seed=3, store=store, progress=False, zoo=root / "zoo")
+    dataset_id = f"smax-3m/mixed-v{ZOO_VERSION}"
+    card = store.card(dataset_id)
+    _, arrays = store.read_arrays(dataset_id)
+    assert card["layout"] == "per-agent" and card["total_steps"] == 3 * 200
+    assert [p["id"] for p in card["behavior_policies"]] == [f"zoo/smax-3m/{r}" for r in ("early", "medium", "expert")]
+    for agent in range(3):
+        prefix = f"agent_{agent}/"
+        ids, actions, legal = (arrays[prefix + n] for n in ("behavior_ids", "actions", "legal_actions"))
+        assert len(actions) == 200 and arrays[prefix + "episode_ends"][-1] == 200
+        rows, allies = np.arange(len(actions))[:, None], np.arange(3)[None, :]
+        assert legal[rows, allies, actions].all()
+        # Parts in order, each row's behaviour ids the part's roles: B_i's own ally differs from the others.
+        start = 0
+        for (part, fraction), count in zip(MIXED_PARTS, (40, 70, 70, 20)):
+            assert round(fraction * 200) == count
+            assert (ids[start:start + count] == mixed_assignment(part, agent, 3)).all(), (agent, part)
+            start += count
+    # The ally's own role differs between B_0 and B_1 where the part says "self".
+    assert (arrays["agent_0/behavior_ids"][40:110, 0] == 1).all() and (arrays["agent_1/behavior_ids"][40:110, 0] == 2).all()
+    # The decentralized view: ally 1's own B_1, masks included; the joint discrete baselines refuse it.
+    import madatasets
+    from baselines.core.discrete import DiscreteReplay
+    dataset = madatasets.load(dataset_id, store=store)
+    own = dataset.agent(1)
+    np.testing.assert_array_equal(own.actions, arrays["agent_1/actions"][:, 1])
+    assert own.legal_actions.shape == (200, 8) and own.legal_actions[np.arange(200), own.actions].all()
+    with pytest.raises(MadataError, match="one dataset per agent"):
+        DiscreteReplay(dataset)
+
+
 def test_medium_replay_re_runs_the_training_to_medium_and_pools_extra_seeds(tiny_zoo, tmp_path):
     import shutil
     from collectors.smax_medium_replay import regenerate

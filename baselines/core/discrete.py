@@ -51,6 +51,10 @@ class DiscreteReplay:
     """Uniform minibatches of joint discrete transitions."""
 
     def __init__(self, dataset: Dataset):
+        if dataset.spec.discrete and dataset.layout != "joint":
+            raise MadataError(f"{dataset.id} has one dataset per agent (layout {dataset.layout!r}, the "
+                              f"decentralized track's B_i: Dataset.agent(i)); the discrete baselines train on "
+                              f"joint datasets")
         if not dataset.spec.discrete or "legal_actions" not in dataset.arrays:
             raise MadataError(f"{dataset.id} has no discrete actions with legal-action masks; "
                               f"the discrete baselines train on SMAX datasets")
