@@ -282,9 +282,18 @@ def test_download_from_a_known_source_fetches_and_converts(tmp_path, capsys, mon
     assert not list((tmp_path / "store" / ".downloads").rglob("*.zip*"))
 
 
-def test_sources_that_cannot_be_converted_say_why(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "download", "og-marl/smacv2-terran_5_vs_5/Replay", "--store",
-                           str(tmp_path / "store"))
+def test_sources_that_cannot_be_converted_say_why(tmp_path, capsys, monkeypatch):
+    from madatasets.scenarios import scenario_names
+    shipped = json.loads((Path(madatasets.__file__).parent / "hub" / "sources.json").read_text())
+    # Every shipped OG-MARL source names a registered scenario (SMACv2's are import-only ones).
+    assert all(d["scenario"] in scenario_names() for d in shipped["sources"]["og-marl"]["datasets"].values())
+    listing = {"format": "madata-sources", "format_version": 1, "sources": {"og-marl": {
+        "importer": "og-marl", "base_url": "http://127.0.0.1:9", "datasets": {"smacv3-x": {
+            "path": "x.zip", "qualities": ["Replay"], "scenario": None, "note": "no such shapes here"}}}}}
+    (tmp_path / "sources.json").write_text(json.dumps(listing))
+    monkeypatch.setenv("MADATA_SOURCES", str(tmp_path / "sources.json"))
+    code, _, err = run_cli(capsys, "download", "og-marl/smacv3-x/Replay", "--store", str(tmp_path / "store"))
     one_line_error(code, err, "no madata scenario has the shapes")
+    monkeypatch.delenv("MADATA_SOURCES")
     code, _, err = run_cli(capsys, "download", "omar/simple_spread/expert", "--store", str(tmp_path / "store"))
     one_line_error(code, err, "download them by hand and run `madata import omar PATH --scenario mpe-spread-3`")

@@ -1,5 +1,6 @@
 """Import-only SMAC scenarios: OG-MARL SMAC vaults written here by flashbax itself, imported into
-smacv1-3m's shapes, trained offline; running or evaluating the scenario is refused in one line."""
+smacv1-3m's shapes (and one into smacv2-terran_5_vs_5's), trained offline; running or evaluating
+the scenario is refused in one line. The SMACv1 and SMACv2 widths are pinned against their formulas."""
 
 from __future__ import annotations
 
@@ -24,14 +25,15 @@ DATASET_ID = f"imported/og-marl-{SCENARIO}/expert-v0"
 
 
 
-def write_smac_vault(vaults: Path, quality: str = "Good", illegal: bool = False) -> dict:
-    """A flashbax vault in OG-MARL's SMAC layout with smacv1-3m's shapes: 30 steps, an episode that
-    ends at step 11, then one that ends at the last step; actions drawn from each step's legal
-    actions (a dead agent, agent 2 after step 5, may only no-op, as in SMAC)."""
+def write_smac_vault(vaults: Path, quality: str = "Good", illegal: bool = False, scenario: str = SCENARIO,
+                     vault_name: str = "3m.vlt") -> dict:
+    """A flashbax vault in OG-MARL's SMAC layout with the scenario's shapes (smacv1-3m unless told):
+    30 steps, an episode that ends at step 11, then one that ends at the last step; actions drawn
+    from each step's legal actions (a dead agent, agent 2 after step 5, may only no-op, as in SMAC)."""
     import jax.numpy as jnp
     from flashbax.buffers.trajectory_buffer import TrajectoryBufferState
     from flashbax.vault import Vault
-    spec = get_spec(SCENARIO)
+    spec = get_spec(scenario)
     steps, n, a = 30, spec.n_agents, spec.act_dim
     rng = np.random.default_rng(5)
     legals = rng.random((steps, n, a)) < 0.5
@@ -54,7 +56,7 @@ def write_smac_vault(vaults: Path, quality: str = "Good", illegal: bool = False)
                   "state": jnp.asarray(rng.normal(size=(1, steps, spec.state_dim)), dtype=jnp.float32)},
     }
     state = TrajectoryBufferState(experience=experience, current_index=jnp.asarray(steps), is_full=jnp.asarray(False))
-    Vault(vault_name="3m.vlt", experience_structure=experience, rel_dir=str(vaults), vault_uid=quality).write(state)
+    Vault(vault_name=vault_name, experience_structure=experience, rel_dir=str(vaults), vault_uid=quality).write(state)
     return experience
 
 
@@ -81,6 +83,63 @@ def test_smac_shapes_follow_smacs_formulas():
         assert spec.to_dict()["simulator"] is False
 
 
+def test_smacv2_shapes_follow_smacv2s_formulas_with_og_marls_options():
+    # OG-MARL's SMACv2 wrapper: 10gen_terran / 10gen_zerg (smac_maps.py: unit_type_bits 3, limit 200,
+    # no shields), capability config n_units = n_enemies (5 or 10), team_gen + start_positions only,
+    # obs_own_pos on, conic_fov off; every other option StarCraft2Env's default. Terms from smacv2's
+    # starcraft2.py, written out so each number can be followed:
+    bits, health, own_pos, move = 3, 1, 2, 4          # type bits; health (no shield); x, y; move feats
+    for name, n in (("smacv2-terran_5_vs_5", 5), ("smacv2-zerg_5_vs_5", 5), ("smacv2-terran_10_vs_10", 10)):
+        actions = 2 + 4 + n                            # no-op, stop, 4 moves, attack enemy i (n_actions)
+        enemy = 4 + bits + health                      # attackable, dist, dx, dy (get_obs_enemy_feats_size)
+        ally = 4 + health + bits                       # visible, dist, dx, dy (get_obs_ally_feats_size)
+        own = bits + health + own_pos                  # get_obs_own_feats_size (get_cap_size = bits)
+        obs = move + n * enemy + (n - 1) * ally + own  # get_obs_size
+        # get_state_size: ally health, cooldown, x, y + type bits; enemy health, x, y + type bits;
+        # then state_last_action: every ally's one-hot last action.
+        state = n * (4 + bits) + n * (3 + bits) + n * actions
+        spec = get_spec(name)
+        assert (spec.obs_dim, spec.act_dim, spec.state_dim, spec.episode_limit, spec.n_agents) == \
+            (obs, actions, state, 200, n)
+        assert spec.discrete and spec.family == "smac" and not spec.simulator
+    # The same numbers as the array shapes OG-MARL lists for its published SMACv2 vaults
+    # (og-marl docs/dataset_cards/datacard_info.json): observations, legals (actions), infos.state.
+    published = {"smacv2-terran_5_vs_5": (82, 11, 120), "smacv2-zerg_5_vs_5": (82, 11, 120),
+                 "smacv2-terran_10_vs_10": (162, 16, 290)}
+    for name, shapes in published.items():
+        spec = get_spec(name)
+        assert (spec.obs_dim, spec.act_dim, spec.state_dim) == shapes
+
+
+def test_an_smacv2_vault_imports_into_its_scenario(tmp_path, capsys):
+    # OG-MARL's terran_5_vs_5 archive holds Replay and Random vaults (its dataset card).
+    pytest.importorskip("flashbax")
+    scenario = "smacv2-terran_5_vs_5"
+    vaults = tmp_path / "vaults"
+    experience = write_smac_vault(vaults, "Replay", scenario=scenario, vault_name="terran_5_vs_5.vlt")
+    write_smac_vault(vaults, "Random", scenario=scenario, vault_name="terran_5_vs_5.vlt")
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, "import", "og-marl", str(vaults / "terran_5_vs_5.vlt"), "--scenario", scenario,
+                             "--store", str(tmp_path / "store"))
+    assert code == 0, err
+    assert sorted(madatasets.Store(tmp_path / "store").list()) == [f"imported/og-marl-{scenario}/medium-replay-v0",
+                                                                   f"imported/og-marl-{scenario}/random-v0"]
+    dataset = madatasets.load(f"imported/og-marl-{scenario}/medium-replay-v0", tmp_path / "store")
+    assert dataset.observations.shape == (30, 5, 82) and dataset.arrays["legal_actions"].shape == (30, 5, 11)
+    np.testing.assert_array_equal(dataset.arrays["actions"], np.asarray(experience["actions"][0]))
+    np.testing.assert_array_equal(dataset.episode_ends, [12, 30])
+    # A vault with another scenario's shapes is refused in one line.
+    code, _, err = run_cli(capsys, "import", "og-marl", str(vaults / "terran_5_vs_5.vlt" / "Replay"), "--scenario",
+                           "smacv2-terran_10_vs_10", "--store", str(tmp_path / "other"))
+    one_line_error(code, err, "scenario smacv2-terran_10_vs_10 expects")
+    # Poor and Random both become madata's random tier: a folder with both is refused before writing.
+    write_smac_vault(vaults, "Poor", scenario=scenario, vault_name="terran_5_vs_5.vlt")
+    code, _, err = run_cli(capsys, "import", "og-marl", str(vaults / "terran_5_vs_5.vlt"), "--scenario", scenario,
+                           "--store", str(tmp_path / "third"))
+    one_line_error(code, err, f"(Poor, Random) would become imported/og-marl-{scenario}/random-v0")
+    assert not madatasets.Store(tmp_path / "third").list()
+
+
 def test_running_an_import_only_scenario_is_refused_in_one_line(capsys, tmp_path):
     with pytest.raises(MadataError, match="import-only SMAC scenario: StarCraft II is not available"):
         make(SCENARIO)
@@ -89,6 +148,7 @@ def test_running_an_import_only_scenario_is_refused_in_one_line(capsys, tmp_path
     one_line_error(code, err, "StarCraft II is not available here")
     code, out, _ = run_cli(capsys, "envs")
     assert code == 0 and SCENARIO in out
+    assert "smacv2-terran_10_vs_10" in out and "16 (d)(i)" in out
 
 
 def test_the_importer_converts_a_flashbax_smac_vault(imported):

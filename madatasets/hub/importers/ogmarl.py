@@ -1,24 +1,25 @@
 """OG-MARL (InstaDeep) datasets: flashbax vaults.
 
 Layout: `<scenario>.vlt/<quality>/` (one vault per quality: Good, Medium, Poor,
-Replay), each with flashbax's `metadata.json` and one TensorStore array per leaf of
+Replay, Random), each with flashbax's `metadata.json` and one TensorStore array per leaf of
 the experience: `observations` (1, T, N, O), `actions` (1, T, N, A), `rewards`,
 `terminals`, `truncations` (1, T, N), `infos.state` (1, T, S) and, for discrete
 scenarios, `infos.legals`. PATH is a quality folder or a folder holding them (the
 `.vlt` folder); each becomes `imported/og-marl-<scenario>/<quality>-v0`, with OG-MARL's
 qualities mapped to madata's (Good -> expert, Medium -> medium, Poor -> random,
-Replay -> medium-replay; the card keeps the original name).
+Replay -> medium-replay, Random -> random (SMACv2 terran_5_vs_5 has a Random vault);
+the card keeps the original name).
 
 A vault keeps no observation after an episode's last step: the final observation and
 state of each episode are its last ones repeated, which the card says.
 
-SMAC vaults (discrete, `--scenario smacv1-3m` etc., madatasets/smac.py) hold integer
-actions (1, T, N) and `infos.legals` (1, T, N, A); they become the discrete schema
-(actions int16, legal_actions bool, final_legal_actions the last masks repeated) and
-every action is checked against its mask. SMAC's wrapper records the time limit as a
-terminal (truncations are all false in OG-MARL's vaults), and no `won` flag is kept:
-both are on the card. These scenarios have no simulator: the data is for training and
-offline metrics only.
+SMAC vaults (discrete, `--scenario smacv1-3m`, `--scenario smacv2-terran_5_vs_5` etc.,
+madatasets/smac.py) hold integer actions (1, T, N) and `infos.legals` (1, T, N, A);
+they become the discrete schema (actions int16, legal_actions bool,
+final_legal_actions the last masks repeated) and every action is checked against its
+mask. SMAC's wrapper records the time limit as a terminal (truncations are all false
+in OG-MARL's vaults), and no `won` flag is kept: both are on the card. These
+scenarios have no simulator: the data is for training and offline metrics only.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from madatasets.scenarios import get_spec
 from madatasets.store import Store, parse_id
 
 SOURCE_URL = "https://github.com/instadeepai/og-marl"
-QUALITY_MAP = {"Good": "expert", "Medium": "medium", "Poor": "random", "Replay": "medium-replay"}
-LAYOUT = ("<scenario>.vlt/<Good|Medium|Poor|Replay>/ (flashbax vaults: metadata.json plus one array per leaf: "
+QUALITY_MAP = {"Good": "expert", "Medium": "medium", "Poor": "random", "Replay": "medium-replay",
+               "Random": "random"}
+LAYOUT = ("<scenario>.vlt/<Good|Medium|Poor|Replay|Random>/ (flashbax vaults: metadata.json plus one array per leaf: "
           "observations, actions, rewards, terminals, truncations, infos.state)")
 
 
@@ -184,6 +186,11 @@ def import_vault(path: Path, store: Store, scenario: str | None, quality: str | 
             raise MadataError(f"{folder}: unknown OG-MARL quality {folder.name!r} (known: {', '.join(QUALITY_MAP)}); "
                               f"pass --quality")
         planned.append((folder, parse_id(f"imported/og-marl-{scenario}/{tier}-v0")))
+    targets = [str(parsed) for _, parsed in planned]
+    clash = next((t for t in targets if targets.count(t) > 1), None)
+    if clash is not None:        # Poor and Random both map to random: never write one id twice
+        raise MadataError(f"{path}: several vaults ({', '.join(f.name for f, p in planned if str(p) == clash)}) "
+                          f"would become {clash}; import one with --quality")
     for _, parsed in planned:
         store.check_writable(parsed, overwrite)
     for folder, parsed in planned:
