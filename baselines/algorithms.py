@@ -64,3 +64,5 @@ DECENTRALIZED_ALGORITHMS = tuple(name for name in REGISTRY if setting(name) == "
 CENTRALIZABLE = tuple(name for name, entry in REGISTRY.items() if entry.centralizable)
 # The discrete track (SMAX): integer actions, legal-action masks, win rates.
 DISCRETE_ALGORITHMS = tuple(name for name in REGISTRY if setting(name) == "discrete")
+# Those with sequence losses, which accept `--set recurrent=true` (GRU agents, baselines/core/recurrent.py).
+RECURRENT_ALGORITHMS = tuple(name for name in DISCRETE_ALGORITHMS if algorithm_module(name).Config.sequence_losses)

@@ -3,22 +3,26 @@
     loss = - mean over agents and transitions of log pi(a_i | o_i), pi = softmax over legal actions
 
 The behaviour action is legal by construction (the collector checks it), so its
-log-probability is finite; acting takes the most probable legal action.
+log-probability is finite; acting takes the most probable legal action. With
+`recurrent=true`, pi reads the GRU's hidden state of the agent's history and the mean
+runs over the sequences' masked steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, masked
+from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, batch_mean, masked
 from madatasets.store import DatasetId
 
 
 @dataclass
 class DiscreteBCConfig(DiscreteConfig):
+    sequence_losses: ClassVar[bool] = True
+
     @classmethod
     def table_values(cls, preset: str, dataset: DatasetId) -> tuple[dict[str, Any], list[str]]:
         """No paper table: BC is a plain classification."""
@@ -33,9 +37,9 @@ class DiscreteBC(DiscreteAlgorithm):
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.lr)
 
     def loss(self, batch: DiscreteBatch) -> torch.Tensor:
-        logits = masked(self.network(self.normalize(batch.observations)), batch.legal)
-        log_pi = torch.log_softmax(logits, dim=-1).gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
-        return -log_pi.mean()
+        logits, _, batch = self.step_values(batch)
+        log_pi = torch.log_softmax(masked(logits, batch.legal), dim=-1).gather(-1, batch.actions.unsqueeze(-1))
+        return -batch_mean(log_pi.squeeze(-1), batch.mask)
 
     def update(self, batch: DiscreteBatch) -> dict[str, float]:
         self.updates += 1

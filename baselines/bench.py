@@ -94,12 +94,16 @@ def open_dataset(dataset_id: str, store_path: str | None) -> Dataset:
 
 
 def make_replay(setting: str, dataset: Dataset, config: AlgorithmConfig) -> Replay:
-    """The replay of a data setting: joint transitions, or every agent's own dataset B_i."""
+    """The replay of a data setting: joint transitions (sequences of them for recurrent discrete agents),
+    or every agent's own dataset B_i."""
     if setting == "discrete" or dataset.spec.discrete:
         from baselines.core.discrete import DiscreteReplay
+        from baselines.core.sequences import SequenceReplay
         if setting != "discrete":
             raise MadataError(f"{dataset.id} has discrete actions; train it with a discrete algorithm "
                               f"({', '.join(DISCRETE_ALGORITHMS)})")
+        if config.recurrent:
+            return SequenceReplay(dataset, config.sequence_length, config.burn_in)
         return DiscreteReplay(dataset)
     if setting == "joint":
         if dataset.layout != "joint":

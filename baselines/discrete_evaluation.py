@@ -6,6 +6,10 @@ environment), with the legal-action masks handed to the policy. Every action is
 checked against its mask by the environment (`SmaxEnv.step_arrays` refuses an
 illegal one), so a policy that would pick an illegal action fails loudly instead of
 being silently corrected.
+
+The policy is told where episodes begin and end (`begin_episodes(E)` at a wave's
+first step, `end_episode(slot)` when one ends), so a recurrent one keeps its hidden
+state attached to each environment slot; feed-forward policies ignore both.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ class DiscreteEvaluator:
     def run(self, algorithm: Any) -> tuple[np.ndarray, np.ndarray]:
         """Returns and wins of every episode, each (episodes,), in reset order."""
         generator = torch.Generator().manual_seed(self.seed)
-        outcomes = _Outcomes(self.envs, self.episodes)
+        outcomes = _Outcomes(self.envs, self.episodes, algorithm)
 
         def act(observations: np.ndarray, states: np.ndarray, legal: np.ndarray) -> np.ndarray:
+            if outcomes.live == 0:      # a wave's first step: run_lockstep has just reset all its environments
+                outcomes.live = observations.shape[1]
+                algorithm.begin_episodes(outcomes.live)
             return algorithm.act(observations, states, generator, legal=legal).astype(np.int32)
 
         run_lockstep(self.envs, act, iter(self.seeds), episodes=self.episodes, recorder=outcomes,
@@ -55,13 +62,15 @@ class DiscreteEvaluator:
 
 
 class _Outcomes:
-    """Recorder of each episode's return (`episode_return`, the cards' convention) and win flag.
+    """Recorder of each episode's return (`episode_return`, the cards' convention) and win flag,
+    telling the algorithm where episodes end.
 
     Waves are full-width but the last, so slot s's j-th episode is episode j * E + s.
     """
 
-    def __init__(self, envs: list[Any], episodes: int):
-        self.envs = envs
+    def __init__(self, envs: list[Any], episodes: int, algorithm: Any):
+        self.envs, self.algorithm = envs, algorithm
+        self.live = 0                    # environments of the current wave still in their episode
         self.rewards: dict[int, list[np.ndarray]] = {}
         self.done = [0] * len(envs)
         self.returns = np.zeros(episodes, dtype=np.float64)
@@ -77,3 +86,5 @@ class _Outcomes:
         self.done[slot] += 1
         self.returns[index] = episode_return(np.stack(self.rewards.pop(slot)))
         self.wins[index] = self.envs[slot].won
+        self.live -= 1
+        self.algorithm.end_episode(slot)

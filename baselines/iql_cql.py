@@ -9,18 +9,20 @@ an agent id), trained on the shared team reward with a conservative penalty.
 
 Both the max in the target and the logsumexp range over the stored legal actions
 only (the next step's masks for the target); acting is the greedy legal action.
-The target network follows by Polyak averaging.
+The target network follows by Polyak averaging. With `recurrent=true`, Q reads the
+GRU's hidden state of the agent's history (o_i above is the history up to the step),
+and the means run over the sequences' masked steps.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, masked
+from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, batch_mean, masked
 from madatasets.errors import MadataError
 
 
@@ -28,6 +30,7 @@ from madatasets.errors import MadataError
 class IQLCQLConfig(DiscreteConfig):
     cql_alpha: float = 2.0        # the study's CQL weight for SMAC IQL+CQL (OG-MARL default 2.0)
     soft_update: float = 0.005    # target network rate (OG-MARL's tau)
+    sequence_losses: ClassVar[bool] = True
 
     def validate(self) -> None:
         super().validate()
@@ -44,13 +47,14 @@ class IQLCQL(DiscreteAlgorithm):
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.lr)
 
     def losses(self, batch: DiscreteBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        q = masked(self.network(self.normalize(batch.observations)), batch.legal)            # (B, N, A)
+        q, next_q, batch = self.step_values(batch, self.target)                               # (B, N, A) each
+        q = masked(q, batch.legal)
         q_taken = q.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)                       # (B, N)
         with torch.no_grad():
-            next_q = masked(self.target(self.normalize(batch.next_observations)), batch.next_legal).amax(-1)
+            next_q = masked(next_q, batch.next_legal).amax(-1)
             target = batch.rewards + self.config.gamma * (1.0 - batch.dones).unsqueeze(-1) * next_q
-        td = (q_taken - target).pow(2).mean()
-        cql = (torch.logsumexp(q, dim=-1) - q_taken).mean()
+        td = batch_mean((q_taken - target).pow(2), batch.mask)
+        cql = batch_mean(torch.logsumexp(q, dim=-1) - q_taken, batch.mask)
         return td, cql
 
     def update(self, batch: DiscreteBatch) -> dict[str, float]:

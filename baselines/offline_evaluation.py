@@ -32,6 +32,7 @@ class OfflineOnlyEvaluator:
         observations = self.replay.observations[self.rows].numpy().transpose(1, 0, 2)     # (N, E, O)
         legal = self.replay.legal[self.rows].numpy().transpose(1, 0, 2)                    # (N, E, A)
         states = self.replay.states[self.rows].numpy()
+        algorithm.begin_episodes(len(self.rows))     # a recurrent policy reads each row from a zero hidden state
         chosen = algorithm.act(observations, states, torch.Generator().manual_seed(0), legal=legal)   # (N, E)
         data = self.replay.actions[self.rows].numpy().T
         return {"mean_return": None, "std_return": None, "normalized": None, "returns": [],

@@ -10,18 +10,20 @@ conservative penalty on the mixed value (the OG-MARL baseline for SMAC, Formanek
 The joint action space is too large to enumerate (A^N), so, as in OG-MARL's
 implementation, the logsumexp runs over K joint actions drawn uniformly from each
 agent's legal actions together with the dataset's one. r is the shared team reward.
+With `recurrent=true`, each Q_i reads the GRU's hidden state of agent i's history
+and the means run over the sequences' masked steps (the mixer stays on each step's state).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, masked
+from baselines.core.discrete import DiscreteAlgorithm, DiscreteBatch, DiscreteConfig, batch_mean, masked
 from madatasets.errors import MadataError
 
 
@@ -31,6 +33,7 @@ class QMIXCQLConfig(DiscreteConfig):
     cql_samples: int = 20           # sampled joint actions in the logsumexp (OG-MARL num_ood_actions)
     mixer_embed: int = 32           # QMIX's mixing embedding (Rashid et al. 2018)
     soft_update: float = 0.005
+    sequence_losses: ClassVar[bool] = True
 
     def validate(self) -> None:
         super().validate()
@@ -74,20 +77,21 @@ class QMIXCQL(DiscreteAlgorithm):
                                           lr=config.lr)
 
     def losses(self, batch: DiscreteBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        q = self.network(self.normalize(batch.observations))                                  # (B, N, A)
+        q, next_q, batch = self.step_values(batch, self.target)                               # (B, N, A) each
         q_tot = self.mixer(q.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1), batch.states)
         with torch.no_grad():
-            next_q = masked(self.target(self.normalize(batch.next_observations)), batch.next_legal).amax(-1)
+            next_q = masked(next_q, batch.next_legal).amax(-1)
             target = batch.rewards[:, 0] + self.config.gamma * (1.0 - batch.dones) * \
                 self.target_mixer(next_q, batch.next_states)
-        td = (q_tot - target).pow(2).mean()
+        td = batch_mean((q_tot - target).pow(2), batch.mask)
         # K joint actions, uniform over each agent's legal actions: (B, K, N).
         weights = batch.legal.float().unsqueeze(1).expand(-1, self.config.cql_samples, -1, -1)
         sampled = torch.multinomial(weights.reshape(-1, weights.shape[-1]), 1, generator=self.generator)
         sampled = sampled.view(weights.shape[:-1])
         q_sampled = q.unsqueeze(1).expand(-1, self.config.cql_samples, -1, -1).gather(-1, sampled.unsqueeze(-1))
         q_tot_sampled = self.mixer(q_sampled.squeeze(-1), batch.states)                      # (B, K)
-        cql = (torch.logsumexp(torch.cat([q_tot_sampled, q_tot.unsqueeze(1)], dim=1), dim=1) - q_tot).mean()
+        cql = batch_mean(torch.logsumexp(torch.cat([q_tot_sampled, q_tot.unsqueeze(1)], dim=1), dim=1) - q_tot,
+                         batch.mask)
         return td, cql
 
     def update(self, batch: DiscreteBatch) -> dict[str, float]:

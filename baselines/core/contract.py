@@ -26,7 +26,8 @@ from baselines.core.replay import Batch, Replay
 
 DataSetting = Literal["joint", "per-agent", "online-tuning", "discrete"]
 # "discrete": joint transitions with integer actions and legal-action masks (SMAX,
-# baselines/core/discrete.py); `act` then also takes `legal` (N, E, A) and returns (N, E).
+# baselines/core/discrete.py); `act` then also takes `legal` (N, E, A) and returns (N, E), and the
+# evaluator calls `begin_episodes(E)` / `end_episode(slot)` around episodes (recurrent agents' memory).
 SETTINGS: tuple[DataSetting, ...] = ("joint", "per-agent", "online-tuning", "discrete")
 
 
