@@ -3,6 +3,7 @@ with sha256) beside `<scenario>/{early,medium,expert}.npz`."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -32,18 +33,22 @@ def read_zoo_index(zoo_dir: Path = ZOO_DIR) -> dict[str, Any]:
 
 
 def update_zoo_index(zoo_dir: Path, scenario: str, entry: dict[str, Any]) -> None:
+    """Set one scenario's entry. Trainings of different scenarios may finish at the same time:
+    the read-modify-write holds an exclusive lock, so no entry written by another is lost."""
     zoo_dir = Path(zoo_dir)
     zoo_dir.mkdir(parents=True, exist_ok=True)
-    index = read_zoo_index(zoo_dir)
-    if index["zoo_version"] != ZOO_VERSION and index["scenarios"]:
-        raise MadataError(f"the zoo at {zoo_dir} is version {index['zoo_version']}, this code writes version "
-                          f"{ZOO_VERSION}; train into an empty --zoo folder")
-    index["zoo_version"] = ZOO_VERSION
-    index["scenarios"][scenario] = entry
-    index["scenarios"] = dict(sorted(index["scenarios"].items()))
-    staging = zoo_dir / f".{ZOO_INDEX}.{os.getpid()}"
-    staging.write_text(json.dumps(index, indent=2) + "\n")
-    os.replace(staging, zoo_dir / ZOO_INDEX)
+    with open(zoo_dir / f".{ZOO_INDEX}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        index = read_zoo_index(zoo_dir)
+        if index["zoo_version"] != ZOO_VERSION and index["scenarios"]:
+            raise MadataError(f"the zoo at {zoo_dir} is version {index['zoo_version']}, this code writes version "
+                              f"{ZOO_VERSION}; train into an empty --zoo folder")
+        index["zoo_version"] = ZOO_VERSION
+        index["scenarios"][scenario] = entry
+        index["scenarios"] = dict(sorted(index["scenarios"].items()))
+        staging = zoo_dir / f".{ZOO_INDEX}.{os.getpid()}"
+        staging.write_text(json.dumps(index, indent=2) + "\n")
+        os.replace(staging, zoo_dir / ZOO_INDEX)
 
 
 def zoo_dir_for_version(version: int) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +173,24 @@ def test_shipped_reference_scores_normalize_random_to_0_and_expert_to_100():
         references = scenarios.get_spec(name).reference_scores
         assert normalized_score(name, references["random"]) == pytest.approx(0.0)
         assert normalized_score(name, references["expert"]) == pytest.approx(100.0)
+
+
+def _write_entries(zoo_dir: str, worker: int) -> None:
+    from collectors.zoo_index import update_zoo_index
+    for i in range(25):
+        update_zoo_index(Path(zoo_dir), f"scenario-{worker}-{i}", {"worker": worker})
+
+
+def test_concurrent_trainings_never_lose_each_others_index_entries(tmp_path):
+    # Two trainings finishing together each rewrite index.json; without the lock one of the
+    # read-modify-writes drops the other's entry.
+    import multiprocessing
+    from collectors.zoo_index import read_zoo_index
+    workers = [multiprocessing.get_context("fork").Process(target=_write_entries, args=(str(tmp_path), k))
+               for k in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join()
+    assert all(process.exitcode == 0 for process in workers)
+    assert len(read_zoo_index(tmp_path)["scenarios"]) == 100
