@@ -1,9 +1,14 @@
 """The SMAX zoo's exported actors: a parameter-shared categorical MLP over legal actions.
 
 logits_i = W_k tanh(... tanh(W_1 [o_i, onehot(i)] + b_1) ...) + b_k for each ally i,
-illegal actions masked out. Stored as numpy arrays (`.npz`, like the continuous zoo's
-`MLPActor`); collection and evaluation run it inside the vectorized JAX rollout
-(`madatasets.smax_vector.VectorRollout`) as a `JaxPolicy`:
+illegal actions masked out; or its recurrent form (`SmaxPPOConfig(recurrent=True)`,
+`collectors.smax_recurrent`): the layers before `gru_layer`, the GRU's input and recurrent
+weights (layers `gru_layer` and `gru_layer + 1`), then the head, with a hidden state per
+ally that starts at zero in every episode. Stored as numpy arrays (`.npz`, like the
+continuous zoo's `MLPActor`, kind "smax-categorical" or "smax-gru"); collection and
+evaluation run it inside the vectorized JAX rollout
+(`madatasets.smax_vector.VectorRollout`) as a `JaxPolicy`, a recurrent actor's hidden
+state (N, H) being the policy's memory:
 
 * `greedy`: the most probable legal action (the expert's reference and evaluations);
 * `epsilon`: greedy, except that with probability `epsilon` (0.05 for the tiers) the action
@@ -19,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -35,33 +40,64 @@ TIER_EPSILON = 0.05
 class SmaxActor:
     weights: list[np.ndarray]   # (in, out) float32; in = observation + number of allies
     biases: list[np.ndarray]
+    # A recurrent actor's GRU: layers gru_layer (input weights, (F, 3H)) and gru_layer + 1
+    # (recurrent weights, (H, 3H)), gates in the order reset, update, candidate. None: feed-forward.
+    gru_layer: int | None = None
+
+    @property
+    def recurrent(self) -> bool:
+        return self.gru_layer is not None
+
+    @property
+    def hidden_size(self) -> int:
+        """The GRU's width H (a recurrent actor's)."""
+        if self.gru_layer is None:
+            raise ValueError("a feed-forward SMAX actor has no hidden state")
+        return int(self.weights[self.gru_layer + 1].shape[0])
 
     @staticmethod
     def from_params(params: dict[str, Any]) -> "SmaxActor":
-        layers = params["actor"]
-        return SmaxActor([np.asarray(layer["w"], np.float32) for layer in layers],
-                         [np.asarray(layer["b"], np.float32) for layer in layers])
+        actor = params["actor"]
+        gru_layer = None
+        if isinstance(actor, dict):   # collectors.smax_recurrent's layout
+            gru = actor["gru"]
+            actor, gru_layer = [*actor["encoder"], {"w": gru["wi"], "b": gru["bi"]}, {"w": gru["wh"], "b": gru["bh"]},
+                                *actor["head"]], len(actor["encoder"])
+        return SmaxActor([np.asarray(layer["w"], np.float32) for layer in actor],
+                         [np.asarray(layer["b"], np.float32) for layer in actor], gru_layer)
 
     def params(self) -> dict[str, Any]:
-        """The actor in `collectors.smax_mappo`'s parameter layout."""
+        """The actor in `collectors.smax_mappo`'s (or `collectors.smax_recurrent`'s) parameter layout."""
         import jax.numpy as jnp
-        return {"actor": [{"w": jnp.asarray(w), "b": jnp.asarray(b)} for w, b in zip(self.weights, self.biases)]}
+        layers = [{"w": jnp.asarray(w), "b": jnp.asarray(b)} for w, b in zip(self.weights, self.biases)]
+        if self.gru_layer is None:
+            return {"actor": layers}
+        k = self.gru_layer
+        gru = {"wi": layers[k]["w"], "bi": layers[k]["b"], "wh": layers[k + 1]["w"], "bh": layers[k + 1]["b"]}
+        return {"actor": {"encoder": layers[:k], "gru": gru, "head": layers[k + 2:]}}
 
     @property
     def checksum(self) -> str:
-        digest = hashlib.sha256(b"smax-categorical")
+        if self.gru_layer is None:
+            digest = hashlib.sha256(b"smax-categorical")
+        else:
+            digest = hashlib.sha256(f"smax-gru:{self.gru_layer}".encode())
         for weight, bias in zip(self.weights, self.biases):
             digest.update(array_checksum(weight).encode())
             digest.update(array_checksum(bias).encode())
         return digest.hexdigest()
 
     def save(self, path: Path) -> None:
-        save_layers(path, self.weights, self.biases, kind="smax-categorical")
+        if self.gru_layer is None:
+            save_layers(path, self.weights, self.biases, kind="smax-categorical")
+        else:
+            save_layers(path, self.weights, self.biases, kind="smax-gru", gru_layer=str(self.gru_layer))
 
     @staticmethod
     def load(path: Path) -> "SmaxActor":
-        weights, biases, _ = load_layers(path)
-        return SmaxActor(weights, biases)
+        """Either kind, as the file says."""
+        weights, biases, extra = load_layers(path)
+        return SmaxActor(weights, biases, int(extra["gru_layer"]) if extra.get("kind") == "smax-gru" else None)
 
     def jax_policy(self, core: SmaxCore, mode: str = "greedy", epsilon: float = TIER_EPSILON) -> Any:
         """This actor as a `JaxPolicy` of the vectorized rollout (weights are compile-time constants)."""
@@ -71,7 +107,9 @@ class SmaxActor:
 def assigned_policy(actors: list[SmaxActor], assignment: np.ndarray, mode: str = "greedy",
                     epsilon: float = TIER_EPSILON) -> Any:
     """A `JaxPolicy` in which ally i acts with `actors[assignment[i]]` (the mixed tier's
-    assignments; one actor for every other tier)."""
+    assignments; one actor for every other tier). With recurrent actors the memory is each
+    one's hidden state of every ally (a tuple with several actors): every actor advances on
+    every ally's observations, so ally i's row of its own actor follows ally i's history."""
     from madatasets.errors import MadataError
     if mode not in ACTING_MODES:
         raise MadataError(f"unknown acting mode {mode!r}; valid: {', '.join(ACTING_MODES)}")
@@ -93,6 +131,8 @@ def assigned_policy(actors: list[SmaxActor], assignment: np.ndarray, mode: str =
         explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
         return jnp.where(explore, uniform, greedy)
 
+    if any(actor.recurrent for actor in actors):
+        return _recurrent_policy(actors, params, assignment, choose)
     if len(params) == 1:
         def act(key: Any, t: Any, obs: Any, legal: Any, memory: Any) -> Any:
             return choose(key, t, masked_logits(params[0], obs, legal), legal), memory
@@ -104,3 +144,35 @@ def assigned_policy(actors: list[SmaxActor], assignment: np.ndarray, mode: str =
         return choose(key, t, every[roles, jnp.arange(roles.shape[0])], legal), memory
     # The assignment is an input of the compiled program, so every assignment shares one program.
     return JaxPolicy(act_assigned, lambda: jnp.zeros(()), jnp.asarray(assignment, dtype=jnp.int32))
+
+
+def _recurrent_policy(actors: list[SmaxActor], params: list[dict[str, Any]], assignment: np.ndarray,
+                      choose: Callable[..., Any]) -> Any:
+    """`assigned_policy` with memory: a recurrent actor's is its hidden state (N, H), zero at an
+    episode's start; a feed-forward one among them keeps an empty placeholder."""
+    import jax.numpy as jnp
+    from collectors.smax_mappo import actor_logits
+    from madatasets.smax_vector import JaxPolicy
+    n = len(assignment)
+
+    def initial_of(actor: SmaxActor) -> Any:
+        return jnp.zeros((n, actor.hidden_size), jnp.float32) if actor.recurrent else jnp.zeros(())
+
+    def logits_of(k: int, obs: Any, legal: Any, memory: Any) -> tuple[Any, Any]:
+        if not actors[k].recurrent:
+            return actor_logits(params[k], obs, legal, None)[0], memory
+        return actor_logits(params[k], obs, legal, memory)
+
+    if len(actors) == 1:
+        def act(key: Any, t: Any, obs: Any, legal: Any, memory: Any) -> Any:
+            logits, memory = logits_of(0, obs, legal, memory)
+            return choose(key, t, logits, legal), memory
+        return JaxPolicy(act, lambda: initial_of(actors[0]))
+
+    def act_assigned(key: Any, t: Any, obs: Any, legal: Any, memory: Any, roles: Any) -> Any:
+        stepped = [logits_of(k, obs, legal, memory[k]) for k in range(len(actors))]
+        every = jnp.stack([logits for logits, _ in stepped])                    # (R, N, A)
+        action = choose(key, t, every[roles, jnp.arange(roles.shape[0])], legal)
+        return action, tuple(hidden for _, hidden in stepped)
+    return JaxPolicy(act_assigned, lambda: tuple(initial_of(actor) for actor in actors),
+                     jnp.asarray(assignment, dtype=jnp.int32))
