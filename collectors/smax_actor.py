@@ -115,7 +115,7 @@ def assigned_policy(actors: list[SmaxActor], assignment: np.ndarray, mode: str =
         raise MadataError(f"unknown acting mode {mode!r}; valid: {', '.join(ACTING_MODES)}")
     jax = import_jax()
     import jax.numpy as jnp
-    from collectors.smax_mappo import masked_logits
+    from collectors.smax_networks import masked_logits
     from madatasets.smax_vector import JaxPolicy
     params = [actor.params() for actor in actors]
 

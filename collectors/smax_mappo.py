@@ -30,8 +30,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numpy as np
 
+from collectors.smax_networks import glorot_mlp, masked_logits, value_of
 from madatasets.smax import MOVE_ACTIONS, SmaxCore, import_jax
 
 
@@ -86,21 +86,6 @@ class Rollout(NamedTuple):
     won: Any        # (T, E)
 
 
-def glorot_mlp(key: Any, sizes: list[int], last_scale: float) -> list[dict[str, Any]]:
-    """Glorot-uniform weights (the last layer's times `last_scale`), zero biases."""
-    jax = import_jax()
-    import jax.numpy as jnp
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        key, sub = jax.random.split(key)
-        limit = np.sqrt(6.0 / (n_in + n_out))
-        w = jax.random.uniform(sub, (n_in, n_out), jnp.float32, -limit, limit)
-        if i == len(sizes) - 2:
-            w = w * last_scale
-        layers.append({"w": w, "b": jnp.zeros((n_out,), jnp.float32)})
-    return layers
-
-
 def init_params(key: Any, obs_dim: int, n_agents: int, n_actions: int, state_dim: int,
                 hidden: tuple[int, ...], gru_size: int | None = None) -> dict[str, Any]:
     """Orthogonal-free, Glorot-uniform MLPs; the policy head starts near uniform (x0.01). With
@@ -115,37 +100,12 @@ def init_params(key: Any, obs_dim: int, n_agents: int, n_actions: int, state_dim
     return {"actor": actor, "critic": glorot_mlp(critic_key, [state_dim, *hidden, 1], 1.0)}
 
 
-def forward(layers: list[dict[str, Any]], x: Any) -> Any:
-    import jax.numpy as jnp
-    for layer in layers[:-1]:
-        x = jnp.tanh(x @ layer["w"] + layer["b"])
-    return x @ layers[-1]["w"] + layers[-1]["b"]
-
-
-def one_hot_ids(obs: Any) -> Any:
-    """(..., N, O) -> (..., N, N): each ally's one-hot id, the actor's second input."""
-    import jax.numpy as jnp
-    n = obs.shape[-2]
-    return jnp.broadcast_to(jnp.eye(n, dtype=obs.dtype), obs.shape[:-1] + (n,))
-
-
-def masked_logits(params: dict[str, Any], obs: Any, legal: Any) -> Any:
-    """obs (..., N, O), legal (..., N, A) -> logits with illegal actions at -1e9."""
-    import jax.numpy as jnp
-    logits = forward(params["actor"], jnp.concatenate([obs, one_hot_ids(obs)], axis=-1))
-    return jnp.where(legal, logits, -1e9)
-
-
 def actor_logits(params: dict[str, Any], obs: Any, legal: Any, hidden: Any) -> tuple[Any, Any]:
     """(masked logits, next hidden state) of either actor; the feed-forward one has none (None)."""
     if hidden is None:
         return masked_logits(params, obs, legal), None
     from collectors.smax_recurrent import recurrent_logits
     return recurrent_logits(params, obs, legal, hidden)
-
-
-def value_of(params: dict[str, Any], state: Any) -> Any:
-    return forward(params["critic"], state)[..., 0]
 
 
 class SmaxPPO:

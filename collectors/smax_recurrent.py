@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from collectors.smax_mappo import forward, glorot_mlp, one_hot_ids
+from collectors.smax_networks import forward, glorot_mlp, one_hot_ids
 from madatasets.smax import import_jax
 
 
