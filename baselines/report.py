@@ -100,13 +100,17 @@ def summarize(results: list[dict[str, Any]], reps: int = 2000,
         scores = np.array([s for s, _ in scored]) if normalized else \
             np.array([run["final"]["mean_return"] for run in runs])
         returns = np.array([run["final"]["mean_return"] for run in runs])
+        # Discrete (SMAX) runs evaluate the win rate too: shown where every run of the row has one.
+        wins = [run["final"].get("win_rate") for run in runs]
+        win_rates = np.array(wins, dtype=float) if all(w is not None for w in wins) else None
         low, high = stratified_bootstrap_ci(scores, reps=reps)
         rows.append({"dataset": dataset_id, "label": label, "runs": len(runs),
                      "seeds": seeds, "requested_seeds": wanted,
                      "updates": key.updates,
                      "normalized": normalized, "mean": float(scores.mean()), "std": float(scores.std()),
                      "iqm": iqm(scores), "ci": (low, high),
-                     "return_mean": float(returns.mean()), "return_std": float(returns.std())})
+                     "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+                     "win_rate": None if win_rates is None else (float(win_rates.mean()), float(win_rates.std()))})
     return rows
 
 
@@ -161,9 +165,12 @@ def markdown_report(results: list[dict[str, Any]], reps: int = 2000,
     results, offline = split_offline_only(results)
     if not results:
         return "\n".join(offline_only_lines(offline)[1:])
+    rows = summarize(results, reps, requested)
+    with_wins = any(row["win_rate"] is not None for row in rows)
     lines = ["| dataset | algorithm | seeds | updates | normalized score (mean ± std) | IQM [95% CI] | "
-             "return (mean ± std) |", "|---|---|---|---|---|---|---|"]
-    for row in summarize(results, reps, requested):
+             "return (mean ± std) |" + (" win rate (mean ± std) |" if with_wins else ""),
+             "|---|---|---|---|---|---|---|" + ("---|" if with_wins else "")]
+    for row in rows:
         updates = str(row["updates"])
         if row["normalized"]:
             score = f"{row['mean']:.1f} ± {row['std']:.1f}"
@@ -171,8 +178,10 @@ def markdown_report(results: list[dict[str, Any]], reps: int = 2000,
         else:
             score = "n/a (no reference scores)"
             interval = f"{row['iqm']:.2f} [{row['ci'][0]:.2f}, {row['ci'][1]:.2f}] (raw return)"
+        wins = "" if not with_wins else (" - |" if row["win_rate"] is None else
+                                         f" {row['win_rate'][0]:.3f} ± {row['win_rate'][1]:.3f} |")
         lines.append(f"| {row['dataset']} | {row['label']} | {seeds_cell(row)} | {updates} | {score} | {interval} | "
-                     f"{row['return_mean']:.2f} ± {row['return_std']:.2f} |")
+                     f"{row['return_mean']:.2f} ± {row['return_std']:.2f} |{wins}")
     aggregated = aggregate(results, reps)
     if aggregated:
         lines += ["", "| scenario | algorithm | datasets | seeds each | mean normalized | IQM [95% stratified CI] |",

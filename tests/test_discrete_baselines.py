@@ -141,6 +141,12 @@ def test_the_harness_reports_win_rate_beside_the_return(store, tmp_path):
     from baselines.checkpoints import evaluate_checkpoint
     again = evaluate_checkpoint(next(tmp_path.rglob("seed_0.pt")), episodes=3)
     assert again["returns"] == final["returns"] and again["win_rate"] == final["win_rate"]
+    # `madata report` puts the win rate beside the return for discrete runs.
+    from baselines.report import markdown_report
+    from baselines.results import load_results
+    table = markdown_report(load_results([str(tmp_path)]), reps=100).splitlines()
+    assert table[0].endswith("| win rate (mean ± std) |")
+    assert table[2].endswith(f"| {final['win_rate']:.3f} ± 0.000 |")
 
 
 def test_continuous_datasets_and_discrete_algorithms_do_not_mix(tmp_path_factory, store):
