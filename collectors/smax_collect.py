@@ -24,6 +24,7 @@ from collectors.smax_actor import TIER_EPSILON
 from collectors.tiers import MIXED_PARTS, mixed_assignment, part_seed, split_steps
 from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
+from madatasets.resources import check_collection_fits
 from madatasets.scenarios import ScenarioSpec, episode_returns
 from madatasets.smax import SMAX_MAPS, single_thread_flags
 from madatasets.smax_vector import EpisodeBlock, block_of_episodes
@@ -203,6 +204,9 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
     if not store.exists:
         store = Store(store.root, create=True)
     dataset_id = DatasetId(spec.name, quality, version)
+    if quality != "medium-replay":    # medium-replay's size is the training runs', whatever --env-steps says
+        # The episodes are assembled in memory: refuse a budget that cannot fit before rolling out.
+        check_collection_fits(spec, steps * (spec.n_agents if quality == "mixed" else 1), store.root, memory=True)
     with store.writing(dataset_id, overwrite) as write:
         if quality == "medium-replay":
             single_thread_flags()

@@ -24,6 +24,9 @@ def raw_bytes_per_step(spec: ScenarioSpec) -> int:
     n = spec.n_agents
     per_step = 4 * n * spec.obs_dim + 4 * n * spec.act_dim + 4 * n + 2 * n + 4 * spec.state_dim + 2 * n
     per_episode = 8 + 4 * n * spec.obs_dim + 4 * spec.state_dim
+    if spec.discrete:
+        # Masks are bools (T, N, A), within the 4 n A counted for actions; finals add masks and `won`.
+        per_episode += n * spec.act_dim + 1
     return per_step + per_episode
 
 

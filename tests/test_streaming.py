@@ -47,15 +47,18 @@ def test_shards_reach_the_disk_while_the_rollout_runs(store_path, monkeypatch):
         assert dataset.card["checksums"][name] == array_checksum(array), name
 
 
-def test_a_budget_too_large_for_the_disk_is_refused_before_rollout(store_path):
-    result = subprocess.run([sys.executable, "-m", "madatasets.cli", "collect", "halfcheetah-2x3", "--env-steps",
+@pytest.mark.parametrize("scenario", ["halfcheetah-2x3", "smax-3m"])
+def test_a_budget_too_large_for_the_disk_is_refused_before_rollout(store_path, scenario):
+    if scenario.startswith("smax-"):
+        pytest.importorskip("jaxmarl")
+    result = subprocess.run([sys.executable, "-m", "madatasets.cli", "collect", scenario, "--env-steps",
                              str(10**13), "--quiet", "--store", str(store_path)], capture_output=True, text=True,
-                            timeout=60)
+                            timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
+    lines = [line for line in result.stderr.strip().splitlines() if "E1201" not in line]   # XLA's own notes
     assert len(lines) == 1 and "on disk" in lines[0] and "collect at most" in lines[0], result.stderr
     assert madatasets.list_datasets(store_path) == []
-    assert not (Path(store_path) / "halfcheetah-2x3").exists()          # nothing was staged
+    assert not (Path(store_path) / scenario).exists()          # nothing was staged
 
 
 def test_an_in_memory_collection_too_large_for_memory_is_refused(tmp_path, monkeypatch):
