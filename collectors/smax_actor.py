@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -131,48 +131,32 @@ def assigned_policy(actors: list[SmaxActor], assignment: np.ndarray, mode: str =
         explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
         return jnp.where(explore, uniform, greedy)
 
-    if any(actor.recurrent for actor in actors):
-        return _recurrent_policy(actors, params, assignment, choose)
-    if len(params) == 1:
-        def act(key: Any, t: Any, obs: Any, legal: Any, memory: Any) -> Any:
-            return choose(key, t, masked_logits(params[0], obs, legal), legal), memory
-        return JaxPolicy(act, lambda: jnp.zeros(()))
-
-    def act_assigned(key: Any, t: Any, obs: Any, legal: Any, memory: Any, roles: Any) -> Any:
-        # Every actor on every ally (each ally keeps its one-hot id), then ally i's row from actor roles[i].
-        every = jnp.stack([masked_logits(p, obs, legal) for p in params])     # (R, N, A)
-        return choose(key, t, every[roles, jnp.arange(roles.shape[0])], legal), memory
-    # The assignment is an input of the compiled program, so every assignment shares one program.
-    return JaxPolicy(act_assigned, lambda: jnp.zeros(()), jnp.asarray(assignment, dtype=jnp.int32))
-
-
-def _recurrent_policy(actors: list[SmaxActor], params: list[dict[str, Any]], assignment: np.ndarray,
-                      choose: Callable[..., Any]) -> Any:
-    """`assigned_policy` with memory: a recurrent actor's is its hidden state (N, H), zero at an
-    episode's start; a feed-forward one among them keeps an empty placeholder."""
-    import jax.numpy as jnp
-    from collectors.smax_mappo import actor_logits
-    from madatasets.smax_vector import JaxPolicy
     n = len(assignment)
 
     def initial_of(actor: SmaxActor) -> Any:
+        # A recurrent actor's memory is its hidden state (N, H), zero at an episode's start; a
+        # feed-forward one keeps an empty placeholder.
         return jnp.zeros((n, actor.hidden_size), jnp.float32) if actor.recurrent else jnp.zeros(())
 
-    def logits_of(k: int, obs: Any, legal: Any, memory: Any) -> tuple[Any, Any]:
+    def step(k: int, obs: Any, legal: Any, memory: Any) -> tuple[Any, Any]:
         if not actors[k].recurrent:
-            return actor_logits(params[k], obs, legal, None)[0], memory
-        return actor_logits(params[k], obs, legal, memory)
+            return masked_logits(params[k], obs, legal), memory
+        from collectors.smax_recurrent import recurrent_logits
+        return recurrent_logits(params[k], obs, legal, memory)
 
     if len(actors) == 1:
         def act(key: Any, t: Any, obs: Any, legal: Any, memory: Any) -> Any:
-            logits, memory = logits_of(0, obs, legal, memory)
+            logits, memory = step(0, obs, legal, memory)
             return choose(key, t, logits, legal), memory
         return JaxPolicy(act, lambda: initial_of(actors[0]))
 
     def act_assigned(key: Any, t: Any, obs: Any, legal: Any, memory: Any, roles: Any) -> Any:
-        stepped = [logits_of(k, obs, legal, memory[k]) for k in range(len(actors))]
+        # Every actor on every ally (each ally keeps its one-hot id and, for a recurrent actor, its
+        # own hidden row), then ally i's logits from actor roles[i].
+        stepped = [step(k, obs, legal, memory[k]) for k in range(len(actors))]
         every = jnp.stack([logits for logits, _ in stepped])                    # (R, N, A)
         action = choose(key, t, every[roles, jnp.arange(roles.shape[0])], legal)
         return action, tuple(hidden for _, hidden in stepped)
+    # The assignment is an input of the compiled program, so every assignment shares one program.
     return JaxPolicy(act_assigned, lambda: tuple(initial_of(actor) for actor in actors),
                      jnp.asarray(assignment, dtype=jnp.int32))
