@@ -30,7 +30,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-
 from collectors.smax_networks import glorot_mlp, masked_logits, value_of
 from madatasets.smax import MOVE_ACTIONS, SmaxCore, import_jax
 
@@ -178,7 +177,8 @@ class SmaxPPO:
                        episode=jnp.where(done, index, carry["episode"]),
                        counter=carry["counter"] + done.sum(dtype=jnp.int32))
             if hidden is not None:   # a finished environment's next episode starts from a zero hidden state
-                new["hidden"] = where(done, jnp.zeros_like(hidden), hidden)
+                from collectors.smax_recurrent import reset_where_done     # the reset the update replays
+                new["hidden"] = reset_where_done(done, hidden)
             next_value = jnp.where(done, final_value, value_of(params, new["state"]))
             batch = Rollout(carry["obs"], carry["state"], carry["legal"], action, log_prob, value,
                             out.reward.mean(axis=-1), done, next_value, out.won & done)
