@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 from pathlib import Path
 
+from collectors.smax_mappo import SmaxPPOConfig
 from collectors.smax_zoo import train_smax_behavior
+from madatasets.errors import MadataError
 
 
 def main() -> None:
@@ -26,19 +29,33 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="SmaxPPOConfig field=value")
     parser.add_argument("--steps", type=int, default=None)
     args = parser.parse_args()
+    fields = {field.name for field in dataclasses.fields(SmaxPPOConfig)}
     overrides = {}
     for item in args.overrides:
         key, _, value = item.partition("=")
-        overrides[key] = ast.literal_eval(value)
+        if key not in fields:
+            parser.error(f"{key!r} is not a SmaxPPOConfig field; valid: {', '.join(sorted(fields))}")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parser.error(f"{item!r}: the value must be a Python literal (recurrent=True, \"hidden=(128,128)\")")
     run_dir = Path(".madata-runs") / f"{args.scenario}-{args.name}-seed0"
-    entry = train_smax_behavior(args.scenario, args.steps, 0, zoo_dir=Path(".madata-runs") / f"zoo-{args.name}",
-                                run_dir=run_dir, resume=(run_dir / "run.pkl").exists(), overrides=overrides,
-                                progress=lambda line: print(line, flush=True),
-                                command=f"python benchmarks/train_smax_variant.py {args.scenario} {args.name} "
-                                        + " ".join(args.overrides))
+    try:
+        entry = train(args, run_dir, overrides)
+    except MadataError as error:
+        parser.exit(2, f"train_smax_variant.py: error: {error}\n")
     for role, policy in entry["policies"].items():
         print(f"{role}: step {policy['step']}, win rate {policy['win_rate']:.3f}, return {policy['return_mean']:.3f}",
               flush=True)
+
+
+def train(args: argparse.Namespace, run_dir: Path, overrides: dict) -> dict:
+    """The zoo run of the variant (resumed when its run folder holds a saved run)."""
+    return train_smax_behavior(args.scenario, args.steps, 0, zoo_dir=Path(".madata-runs") / f"zoo-{args.name}",
+                               run_dir=run_dir, resume=(run_dir / "run.pkl").exists(), overrides=overrides,
+                               progress=lambda line: print(line, flush=True),
+                               command=f"python benchmarks/train_smax_variant.py {args.scenario} {args.name} "
+                                       + " ".join(args.overrides))
 
 
 if __name__ == "__main__":
