@@ -175,22 +175,21 @@ def test_shipped_reference_scores_normalize_random_to_0_and_expert_to_100():
         assert normalized_score(name, references["expert"]) == pytest.approx(100.0)
 
 
-def _write_entries(zoo_dir: str, worker: int) -> None:
-    from collectors.zoo_index import update_zoo_index
-    for i in range(25):
-        update_zoo_index(Path(zoo_dir), f"scenario-{worker}-{i}", {"worker": worker})
+WRITE_ENTRIES = """
+import sys
+from pathlib import Path
+from collectors.zoo_index import update_zoo_index
+for i in range(150):
+    update_zoo_index(Path(sys.argv[1]), f"scenario-{sys.argv[2]}-{i}", {"worker": int(sys.argv[2])})
+"""
 
 
 def test_concurrent_trainings_never_lose_each_others_index_entries(tmp_path):
     # Two trainings finishing together each rewrite index.json; without the lock one of the
-    # read-modify-writes drops the other's entry.
-    import multiprocessing
+    # read-modify-writes drops the other's entry. Separate interpreters, as real trainings are.
+    import subprocess
+    import sys
     from collectors.zoo_index import read_zoo_index
-    workers = [multiprocessing.get_context("fork").Process(target=_write_entries, args=(str(tmp_path), k))
-               for k in range(4)]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join()
-    assert all(process.exitcode == 0 for process in workers)
-    assert len(read_zoo_index(tmp_path)["scenarios"]) == 100
+    workers = [subprocess.Popen([sys.executable, "-c", WRITE_ENTRIES, str(tmp_path), str(k)]) for k in range(4)]
+    assert [process.wait(timeout=120) for process in workers] == [0, 0, 0, 0]
+    assert len(read_zoo_index(tmp_path)["scenarios"]) == 600
