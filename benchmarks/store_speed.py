@@ -2,7 +2,7 @@
 `verify=False`) against `np.load` of the same uncompressed arrays (all from the page
 cache), and disk bytes per step against raw.
 
-    python benchmarks/store_speed.py --dataset mpe-spread-3/random-v0   # an existing dataset
+    python benchmarks/store_speed.py --dataset mpe-spread-3/random-v1   # an existing dataset
     python benchmarks/store_speed.py --steps 1000000                      # collect a fresh one first
     python benchmarks/store_speed.py --quick                              # 100k fresh steps
     python benchmarks/store_speed.py --dataset ... --store ... --rewrite  # also a copy by today's writer
@@ -74,9 +74,10 @@ def main() -> None:
                 store, dataset_id = Store(args.store), args.dataset
             else:
                 store = Store(Path(tmp) / "store", create=True)
-                dataset_id = f"{args.scenario}/random-v0"
-                collect(args.scenario, "random", steps=100_000 if args.quick else args.steps, seed=0,
-                        workers=args.workers, store=store)
+                # The id collect wrote (its version is the zoo's), read back from the path it returns.
+                path = collect(args.scenario, "random", steps=100_000 if args.quick else args.steps, seed=0,
+                               workers=args.workers, store=store, progress=False)
+                dataset_id = f"{args.scenario}/{Path(path).name}"
             rows.append((dataset_id, measure(dataset_id, store, args.repeats)))
             if args.rewrite:
                 dataset = madatasets.load(dataset_id, store)
