@@ -22,6 +22,8 @@ from madatasets.store import array_checksum
 # as the random reference scores so that both references see the same starts.
 PERIODIC_EVAL_SEED = 2_000_003
 FINAL_EVAL_SEED = 1_000_003
+# Episodes that re-evaluate the best periodic checkpoints to choose the expert (neither of the above).
+SELECTION_EVAL_SEED = 3_000_017
 
 
 @dataclass

@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from collectors.actors import (FINAL_EVAL_SEED, PERIODIC_EVAL_SEED, ActorPolicy, Checkpoint,  # noqa: F401
-                               MLPActor, action_layout, evaluate_actor, export_actor, joint_to_padded)
+from collectors.actors import (FINAL_EVAL_SEED, PERIODIC_EVAL_SEED, SELECTION_EVAL_SEED,  # noqa: F401
+                               ActorPolicy, Checkpoint, MLPActor, action_layout, evaluate_actor, export_actor,
+                               joint_to_padded)
 from collectors.joint_env import JointEnv, buffer_checksum  # noqa: F401
 from collectors.sb3_training import first_update_step, run_training  # noqa: F401
 from collectors.train_config import (ALGORITHM_DEFAULTS, ALGORITHMS, BUDGETS, TrainConfig,  # noqa: F401
@@ -81,8 +82,6 @@ def select_checkpoints(eval_means: list[float], random_reference: float,
     early = max(medium - 1, 0)
     return {"early": early, "medium": medium, "expert": expert}
 
-
-SELECTION_EVAL_SEED = 3_000_017
 
 
 def refine_expert(config: TrainConfig, checkpoints: list[Checkpoint], progress: bool = False) -> int | None:

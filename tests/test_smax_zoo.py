@@ -58,8 +58,23 @@ def test_roles_expert_by_win_rate_medium_at_a_third_of_the_return_span():
 def tiny_zoo(tmp_path_factory):
     root = tmp_path_factory.mktemp("smax-zoo")
     entry = train_smax_behavior("smax-3m", PER_UPDATE * 4, 0, zoo_dir=root / "zoo", run_dir=root / "run",
-                                overrides=TINY, eval_every=32, eval_episodes=4, final_episodes=8)
+                                overrides=TINY, eval_every=32, eval_episodes=4, final_episodes=8,
+                                selection_episodes=8)
     return root, entry
+
+
+def test_expert_is_the_best_re_evaluated_of_the_best_periodic_snapshots(tiny_zoo):
+    _, entry = tiny_zoo
+    selection = entry["expert_selection"]
+    trained = [c for c in entry["checkpoints"] if not c["before_updates"]]
+    candidates = selection["candidates"]
+    # The candidates are the best periodic snapshots, best first, re-evaluated on their own seeds.
+    assert selection["episodes"] == 8 and selection["seed"] not in (entry["policies"]["expert"]["eval_seed"],)
+    assert len(candidates) == min(5, len(trained))
+    periodic = sorted(((c["win_rate"], c["eval_mean"]) for c in trained), reverse=True)[:len(candidates)]
+    assert [c["periodic_win_rate"] for c in candidates] == [p[0] for p in periodic]
+    best = max(candidates, key=lambda c: (c["win_rate"], c["return_mean"]))
+    assert entry["policies"]["expert"]["step"] == best["step"]
 
 
 def test_training_writes_three_checked_policies_into_the_zoo(tiny_zoo, tmp_path):
