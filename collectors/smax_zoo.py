@@ -40,7 +40,7 @@ from madatasets.smax import SMAX_MAPS, core, import_jax, single_thread_flags
 FINAL_EPISODES = 1_000
 RUN_FORMAT = 1
 # Per-map budgets (environment steps), measured in docs/smax.md.
-SMAX_BUDGETS: dict[str, int] = {"smax-3m": 3_000_000, "smax-8m": 4_000_000, "smax-2s3z": 3_000_000,
+SMAX_BUDGETS: dict[str, int] = {"smax-3m": 3_000_000, "smax-8m": 8_000_000, "smax-2s3z": 3_000_000,
                                 "smax-5m_vs_6m": 3_000_000, "smax-3s5z": 3_000_000, "smax-smacv2-5": 2_000_000,
                                 "smax-3s_vs_5z": 2_000_000, "smax-6h_vs_8z": 2_000_000,
                                 "smax-10m_vs_11m": 2_000_000}

@@ -130,3 +130,15 @@ def test_a_suite_dataset_a_remote_has_is_downloaded_not_collected(tmp_path, monk
     assert "collecting mpe-spread-3/random-v1" not in result.output
     assert Store(store).card("mpe-spread-3/random-v1")["checksums"] == \
         Store(source).card("mpe-spread-3/random-v1")["checksums"]
+
+
+def test_pinning_the_quick_suite_again_from_a_fresh_store_gives_its_pins(tmp_path):
+    # Collection is seeded and byte-identical, so re-pinning from scratch reproduces the packaged pins.
+    from benchmarks.pin_suite import pinned_suite
+    from baselines.suites import SUITE_DIR
+    document = pinned_suite("quick", str(tmp_path / "store"))
+    packaged = json.loads((SUITE_DIR / "quick.json").read_text())
+    assert [d["checksums"] for d in document["datasets"]] == [d["checksums"] for d in packaged["datasets"]]
+    assert all(set(d["checksums"]) >= {"observations", "actions", "rewards"} for d in document["datasets"])
+    for pinned, ours in zip(packaged["datasets"], document["datasets"]):
+        assert ours["reference_scores"] == pytest.approx(pinned["reference_scores"])
