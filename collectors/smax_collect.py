@@ -15,23 +15,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from collectors.smax_actor import TIER_EPSILON
+from collectors.smax_sink import DiscreteSink
 from collectors.tiers import MIXED_PARTS, mixed_assignment, part_seed, split_steps
 from madatasets.cards import build_card, return_statistics
 from madatasets.errors import MadataError
 from madatasets.resources import check_collection_fits
-from madatasets.scenarios import ScenarioSpec, episode_returns
+from madatasets.scenarios import ScenarioSpec
 from madatasets.smax import SMAX_MAPS, single_thread_flags
 from madatasets.smax_vector import EpisodeBlock, block_of_episodes
 from madatasets.store import DatasetId, Store
 
 SMAX_QUALITIES = ("random", "medium-replay", "medium", "expert", "medium-expert", "mixed")
 DEFAULT_SLOTS = 256
+# Rows per streamed block: memory holds about one block (smax-8m: ~0.5 GB) whatever --env-steps is.
+STREAM_ROWS = 32_768
 RANDOM_POLICY = {"id": "uniform-legal-random", "checksum": None, "description": "uniform over each ally's legal actions"}
 # The zoo tiers act epsilon-greedily with the zoo policy (epsilon 0.05 uniform over legal actions;
 # the discrete counterpart of the continuous tiers' Gaussian action noise; collectors/smax_actor.py);
@@ -111,33 +114,6 @@ def _mixed_plan(spec: ScenarioSpec, steps: int, seed: int, zoo: Path | None) -> 
                                         "SeedSequence([seed, agent, part])"})
 
 
-def assemble_discrete(parts: list[tuple[EpisodeBlock, tuple[int, ...]]], n_agents: int) -> dict[str, np.ndarray]:
-    """The store's discrete schema from a dataset's (block, behaviour ids) parts, in part order."""
-    blocks = [block for block, _ in parts]
-    ends = np.concatenate([p.ends + offset for p, offset in
-                           zip(blocks, np.cumsum([0] + [len(p.actions) for p in blocks[:-1]]))])
-    total, last = int(ends[-1]), ends - 1
-    terminated = np.concatenate([p.terminated for p in blocks])
-    truncated = np.concatenate([p.truncated for p in blocks]) & ~terminated
-    terminations = np.zeros((total, n_agents), dtype=bool)
-    truncations = np.zeros((total, n_agents), dtype=bool)
-    terminations[last[terminated]] = True
-    truncations[last[truncated]] = True
-
-    def joined(field: str) -> np.ndarray:
-        return getattr(blocks[0], field) if len(blocks) == 1 else np.concatenate([getattr(p, field) for p in blocks])
-    return {
-        "observations": joined("observations"), "actions": joined("actions"),
-        "legal_actions": joined("legal_actions"), "rewards": joined("rewards"),
-        "terminations": terminations, "truncations": truncations, "states": joined("states"),
-        "behavior_ids": np.concatenate([np.broadcast_to(np.asarray(ids, np.int16), (len(block.actions), n_agents))
-                                        for block, ids in parts]),
-        "episode_ends": ends.astype(np.int64),
-        "final_observations": joined("final_observations"), "final_states": joined("final_states"),
-        "final_legal_actions": joined("final_legal_actions"), "won": joined("won").astype(bool),
-    }
-
-
 def _medium_replay(spec: ScenarioSpec, zoo: Path | None) -> tuple[EpisodeBlock, list[dict[str, Any]]]:
     """The tier is what the training runs executed, whatever `steps` says (the card records both)."""
     from collectors.smax_medium_replay import regenerate, replay_runs
@@ -157,9 +133,11 @@ def _medium_replay(spec: ScenarioSpec, zoo: Path | None) -> tuple[EpisodeBlock, 
     return block_of_episodes(episodes_run), records
 
 
-def run_plan(spec: ScenarioSpec, plan: TierPlan, slots: int = DEFAULT_SLOTS, progress: bool = False,
-             description: str = "collect") -> dict[str, list[tuple[EpisodeBlock, tuple[int, ...]]]]:
-    """Every part's rollout; parts with one policy share one compiled program."""
+def stream_plan(spec: ScenarioSpec, plan: TierPlan, slots: int = DEFAULT_SLOTS, progress: bool = False,
+                description: str = "collect", block_rows: int = STREAM_ROWS
+                ) -> Iterator[tuple[str, tuple[int, ...], EpisodeBlock]]:
+    """Every part's rollout as (dataset prefix, behaviour ids, block of whole episodes), in the
+    plan's order, about `block_rows` rows at a time; parts with one policy share one compiled program."""
     if slots < 1:
         raise MadataError(f"slots must be at least 1, got {slots}")
     single_thread_flags()
@@ -169,10 +147,8 @@ def run_plan(spec: ScenarioSpec, plan: TierPlan, slots: int = DEFAULT_SLOTS, pro
     rollouts: dict[int, VectorRollout] = {}
     total = sum(part.steps for parts in plan.datasets.values() for part in parts)
     bar = tqdm(total=total, unit="step", desc=description, disable=not progress, leave=False)
-    collected: dict[str, list[tuple[EpisodeBlock, tuple[int, ...]]]] = {}
     try:
         for prefix, parts in plan.datasets.items():
-            collected[prefix] = []
             for part in parts:
                 done_before = bar.n
 
@@ -182,12 +158,11 @@ def run_plan(spec: ScenarioSpec, plan: TierPlan, slots: int = DEFAULT_SLOTS, pro
                     # The random policy's program is cached per process; a zoo actor's weights are in its own.
                     rollouts[id(part.policy)] = (vector_rollout(map_name, "random", slots) if part.policy is None
                                                  else VectorRollout(core(map_name), part.policy, slots))
-                block = rollouts[id(part.policy)].run_block(part.seed, steps=part.steps, progress=advance,
-                                                            args=part.args)
-                collected[prefix].append((block, part.behavior))
+                for block in rollouts[id(part.policy)].stream_blocks(part.seed, part.steps, block_rows,
+                                                                     progress=advance, args=part.args):
+                    yield prefix, part.behavior, block
     finally:
         bar.close()
-    return collected
 
 
 def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store: str | Store | None,
@@ -205,29 +180,31 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
         store = Store(store.root, create=True)
     dataset_id = DatasetId(spec.name, quality, version)
     if quality != "medium-replay":    # medium-replay's size is the training runs', whatever --env-steps says
-        # The episodes are assembled in memory: refuse a budget that cannot fit before rolling out.
-        check_collection_fits(spec, steps * (spec.n_agents if quality == "mixed" else 1), store.root, memory=True)
-    with store.writing(dataset_id, overwrite) as write:
+        # Written block by block, so memory stays bounded: only the disk must hold the budget.
+        check_collection_fits(spec, steps * (spec.n_agents if quality == "mixed" else 1), store.root, memory=False)
+    with store.writing(dataset_id, overwrite) as write, write.version(spec.agents) as version_writer:
         if quality == "medium-replay":
             single_thread_flags()
             block, records = _medium_replay(spec, zoo)
             plan = TierPlan({}, records, {})
-            datasets = {"": [(block, (0,) * spec.n_agents)]}
+            rows = {"": len(block.actions)}
+            pieces: Iterator[tuple[str, tuple[int, ...], EpisodeBlock]] = iter([("", (0,) * spec.n_agents, block)])
         else:
             plan = tier_plan(spec, quality, steps, seed, zoo)
-            datasets = run_plan(spec, plan, slots, progress, str(dataset_id))
-        arrays: dict[str, np.ndarray] = {}
-        returns, won, per_dataset = [], [], []
-        for prefix, parts in datasets.items():
-            assembled = assemble_discrete(parts, spec.n_agents)
-            arrays |= {prefix + name: array for name, array in assembled.items()}
-            # A budget-cut last episode is incomplete: never in the return statistics or the win rate.
-            complete = ~np.concatenate([block.budget_cut for block, _ in parts])
-            returns.append(episode_returns(assembled["rewards"], assembled["episode_ends"])[complete])
-            won.append(assembled["won"][complete])
-            per_dataset.append({"prefix": prefix, "steps": int(assembled["episode_ends"][-1]),
-                                "episodes": len(assembled["episode_ends"])})
-        returns, won = np.concatenate(returns), np.concatenate(won)
+            rows = {prefix: sum(part.steps for part in parts) for prefix, parts in plan.datasets.items()}
+            pieces = stream_plan(spec, plan, slots, progress, str(dataset_id))
+        sinks: list[DiscreteSink] = []
+        for prefix, behavior, block in pieces:
+            if not sinks or sinks[-1].prefix != prefix:
+                # One dataset after the other (mixed: B_1, B_2, ...), each closed before the next.
+                if sinks:
+                    sinks[-1].finish()
+                sinks.append(DiscreteSink(version_writer, prefix, rows[prefix], spec.n_agents))
+            sinks[-1].append(block, behavior)
+        sinks[-1].finish()
+        per_dataset = [{"prefix": sink.prefix, "steps": sink.written, "episodes": sink.episodes} for sink in sinks]
+        returns = np.concatenate([r for sink in sinks for r in sink.complete_returns])
+        won = np.concatenate([w for sink in sinks for w in sink.complete_won])
         references = spec.references_for(version)   # (scores, details) for the card
         collection = {"steps_requested": steps,
                       "episode_seeding": "fold_in(PRNGKey(seed), episode_index)",
@@ -247,4 +224,5 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
         if quality != "random":
             card["zoo_version"] = version
         card["reference_details"] = references[1]
-        return write(arrays, card)
+        version_writer.commit(card)
+    return store.path(dataset_id)

@@ -170,6 +170,36 @@ class VectorRollout:
                 break
         return _block_in_order(kept, finals, prefix, steps)
 
+    def stream_blocks(self, seed: int, steps: int, block_rows: int,
+                      progress: Callable[[int], None] | None = None, args: Any = None) -> Iterator["EpisodeBlock"]:
+        """`run_block(seed, steps)` in consecutive pieces of whole episodes, each yielded once at
+        least `block_rows` rows of finished episodes follow the last one (the final piece holds the
+        cut episode): concatenated, the pieces are `run_block`'s arrays exactly, and what is held
+        at once is about one piece plus the slots' unfinished episodes, whatever `steps` is."""
+        if steps < 1 or block_rows < 1:
+            raise ValueError("steps and block_rows must be positive")
+        kept: list[dict[str, np.ndarray]] = []
+        finals: list[dict[str, np.ndarray]] = []
+        lengths: dict[int, int] = {}
+        first, prefix, prefix_steps, emitted = 0, 0, 0, 0
+        for records in self.chunks(seed, args):
+            done = np.flatnonzero(records["terminated"] | records["truncated"])
+            finals.append({f: records[f][done] for f in _FINAL_FIELDS})
+            lengths.update(zip(records["episode"][done].tolist(), (records["t"][done] + 1).tolist()))
+            kept.append({f: v for f, v in records.items() if f in _ROW_FIELDS})
+            while prefix in lengths and prefix_steps < steps:
+                prefix_steps += lengths.pop(prefix)
+                prefix += 1
+            if progress is not None:
+                progress(min(prefix_steps, steps))
+            finished = prefix_steps >= steps
+            if finished or prefix_steps - emitted >= block_rows:
+                yield _block_in_order(kept, finals, prefix, steps - emitted if finished else None, first)
+                if finished:
+                    return
+                kept, finals = _later_than(kept, finals, prefix)
+                first, emitted = prefix, prefix_steps
+
     def run(self, seed: int, steps: int | None = None, episodes: int | None = None,
             progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         """`run_block`'s episodes as one dict each."""
@@ -227,25 +257,36 @@ def block_of_episodes(episodes: list[dict[str, Any]]) -> EpisodeBlock:
         *(np.array([bool(e[f]) for e in episodes]) for f in ("terminated", "truncated", "won", "budget_cut")))
 
 
+def _later_than(kept: list[dict[str, np.ndarray]], finals: list[dict[str, np.ndarray]],
+                count: int) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """The rows and final records of episodes >= count (what a streamed piece leaves pending)."""
+    def later(parts: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        joined = {f: np.concatenate([c[f] for c in parts]) for f in parts[0]}
+        keep = joined["episode"] >= count
+        return [{f: v[keep] for f, v in joined.items()}]
+    return later(kept), later(finals)
+
+
 def _block_in_order(kept: list[dict[str, np.ndarray]], finals: list[dict[str, np.ndarray]], count: int,
-                    steps: int | None) -> EpisodeBlock:
-    """Sort the chunks' rows by (episode, t), keep episodes < count, cut at `steps` rows."""
+                    steps: int | None, first: int = 0) -> EpisodeBlock:
+    """Sort the chunks' rows by (episode, t), keep episodes first..count-1, cut at `steps` rows."""
     episode = np.concatenate([c["episode"] for c in kept])
     t = np.concatenate([c["t"] for c in kept])
-    wanted = np.flatnonzero(episode < count)
+    wanted = np.flatnonzero((episode >= first) & (episode < count))
     order = wanted[np.argsort(episode[wanted].astype(np.int64) * (SMAX_MAX_STEPS + 1) + t[wanted], kind="stable")]
     total = len(order) if steps is None else min(steps, len(order))
     rows = {f: np.concatenate([c[f] for c in kept])[order] for f in ("obs", "state", "legal", "action", "reward")}
     final = {f: np.concatenate([c[f] for c in finals]) for f in _FINAL_FIELDS}
     by_index = np.argsort(final["episode"], kind="stable")
-    final = {f: v[by_index][final["episode"][by_index] < count] for f, v in final.items()}
-    ends = np.searchsorted(episode[order], np.arange(count), side="right").astype(np.int64)
-    budget_cut = np.zeros(count, dtype=bool)
+    in_block = (final["episode"][by_index] >= first) & (final["episode"][by_index] < count)
+    final = {f: v[by_index][in_block] for f, v in final.items()}
+    ends = np.searchsorted(episode[order], np.arange(first, count), side="right").astype(np.int64)
+    budget_cut = np.zeros(count - first, dtype=bool)
     final_obs, final_state, final_legal = final["next_obs"], final["next_state"], final["next_legal"]
     terminated, truncated, won = final["terminated"].copy(), final["truncated"].copy(), final["won"].copy()
     if total < len(order):
         # The last episode kept is cut: its final row is the observation its next step would have seen.
-        last = count - 1
+        last = count - first - 1
         for name, source in (("obs", final_obs), ("state", final_state), ("legal", final_legal)):
             source[last] = rows[name][total]
         ends[last], budget_cut[last] = total, True

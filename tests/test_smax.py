@@ -141,3 +141,19 @@ def test_collection_does_not_depend_on_the_slot_count(episodes):
     for a, b in zip(episodes, other, strict=True):
         for name, value in a.items():
             np.testing.assert_array_equal(value, b[name])
+
+
+def test_streamed_pieces_are_the_one_shot_block_cut_into_whole_episodes(episodes):
+    rollout = vector_rollout("3m", "random", 3)
+    steps = sum(len(e["actions"]) for e in episodes[:4]) + 2         # the fifth episode is cut
+    whole = rollout.run_block(SEED, steps=steps)
+    # block_rows=1: a piece as soon as the next episode in index order is complete.
+    pieces = list(rollout.stream_blocks(SEED, steps, block_rows=1))
+    assert len(pieces) >= 2                                             # the budget spans several pieces
+    assert [int(p.ends[-1]) for p in pieces[:-1]] == [len(p.actions) for p in pieces[:-1]]
+    assert not any(p.budget_cut.any() for p in pieces[:-1]) and pieces[-1].budget_cut[-1]
+    offsets = np.cumsum([0] + [len(p.actions) for p in pieces[:-1]])
+    np.testing.assert_array_equal(np.concatenate([p.ends + o for p, o in zip(pieces, offsets)]), whole.ends)
+    for field in whole._fields:
+        if field != "ends":
+            np.testing.assert_array_equal(np.concatenate([getattr(p, field) for p in pieces]), getattr(whole, field))

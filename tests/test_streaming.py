@@ -90,3 +90,17 @@ def test_a_streamed_card_has_the_fields_of_an_in_memory_one(store_path):
     assert card["reference_details"] == get_spec("mpe-spread-3").reference_details
     assert card["collection"] == {"steps_requested": 60, "action_noise": None,
                                   "episode_seeding": "SeedSequence([seed, episode_index])"}
+
+
+def test_a_smax_collection_streams_so_only_the_disk_must_hold_it(tmp_path, monkeypatch):
+    pytest.importorskip("jaxmarl")
+    import madatasets.resources as resources
+    from madatasets.smax import single_thread_flags
+    single_thread_flags()
+    # Far less memory than the dataset's raw size: an in-memory collection would be refused.
+    spec = get_spec("smax-3m")
+    monkeypatch.setattr(resources, "available_memory", lambda: raw_bytes_per_step(spec) * 100)
+    collect("smax-3m", "random", steps=500, store=tmp_path / "store", progress=False)
+    card = madatasets.card("smax-3m/random-v0", store=tmp_path / "store")
+    assert card["total_steps"] == 500
+    assert len(madatasets.load("smax-3m/random-v0", store=tmp_path / "store").arrays["actions"]) == 500
