@@ -158,23 +158,27 @@ def select_expert(scenario: str, snapshots: list[dict[str, Any]], seed: int,
     neither the periodic nor the final episodes; and the record of that re-evaluation."""
     trained = [k for k, s in enumerate(snapshots) if not s["before_updates"]]
     ranked = sorted(trained, key=lambda k: (*by_win_rate(snapshots[k]), -k), reverse=True)[:candidates]
-    record = []
+    evaluate, record = greedy_evaluator(scenario, episodes, SELECTION_EVAL_SEED + seed), []
     for k in ranked:
-        returns, won = greedy_evaluation(scenario, snapshots[k]["actor"], episodes, SELECTION_EVAL_SEED + seed)
+        returns, won = evaluate(snapshots[k]["actor"])
         record.append({"step": snapshots[k]["step"], "periodic_win_rate": snapshots[k]["win_rate"],
                        "win_rate": float(won.mean()), "return_mean": float(returns.mean())})
     best = max(range(len(ranked)), key=lambda i: (record[i]["win_rate"], record[i]["return_mean"], -i))
     return ranked[best], record
 
 
-def greedy_evaluation(scenario: str, actor: SmaxActor, episodes: int = FINAL_EPISODES,
-                      seed: int = FINAL_EVAL_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """(returns, won) of `actor` acting greedily over `episodes` episodes from `seed`."""
+def greedy_evaluator(scenario: str, episodes: int = FINAL_EPISODES,
+                     seed: int = FINAL_EVAL_SEED) -> Callable[[SmaxActor], tuple[np.ndarray, np.ndarray]]:
+    """`evaluate(actor) -> (returns, won)`: the actor acting greedily over `episodes` episodes from
+    `seed`, one compiled program for every actor of the same shape (the roles, the candidates)."""
     single_thread_flags()
     import_jax()
-    evaluate = greedy_policy_evaluation(core(SMAX_MAPS[scenario][0]), episodes, seed)
-    returns, won = evaluate(actor.params())
-    return np.asarray(returns, dtype=np.float64), np.asarray(won, dtype=bool)
+    program = greedy_policy_evaluation(core(SMAX_MAPS[scenario][0]), episodes, seed)
+
+    def evaluate(actor: SmaxActor) -> tuple[np.ndarray, np.ndarray]:
+        returns, won = program(actor.params())
+        return np.asarray(returns, dtype=np.float64), np.asarray(won, dtype=bool)
+    return evaluate
 
 
 def train_smax_behavior(scenario: str, steps: int | None = None, seed: int = 0, zoo_dir: Path = ZOO_DIR,
@@ -210,9 +214,10 @@ def train_smax_behavior(scenario: str, steps: int | None = None, seed: int = 0, 
                              "candidates": selection},
         "policies": {},
     }
+    evaluate = greedy_evaluator(scenario, final_episodes)
     for role in ROLES:
         snapshot = snapshots[chosen[role]]
-        returns, won = greedy_evaluation(scenario, snapshot["actor"], final_episodes)
+        returns, won = evaluate(snapshot["actor"])
         snapshot["actor"].save(Path(zoo_dir) / scenario / f"{role}.npz")
         entry["policies"][role] = {
             "id": f"zoo/{scenario}/{role}", "file": f"{scenario}/{role}.npz", "sha256": snapshot["actor"].checksum,
