@@ -152,23 +152,7 @@ class VectorRollout:
         to fit) or `episodes` whole ones."""
         if (steps is None) == (episodes is None):
             raise ValueError("give exactly one of steps and episodes")
-        kept: list[dict[str, np.ndarray]] = []
-        finals: list[dict[str, np.ndarray]] = []
-        lengths: dict[int, int] = {}
-        prefix, prefix_steps = 0, 0
-        for records in self.chunks(seed, args):
-            done = np.flatnonzero(records["terminated"] | records["truncated"])
-            finals.append({f: records[f][done] for f in _FINAL_FIELDS})
-            lengths.update(zip(records["episode"][done].tolist(), (records["t"][done] + 1).tolist()))
-            kept.append({f: v for f, v in records.items() if f in _ROW_FIELDS})
-            while prefix in lengths and not self._enough(prefix, prefix_steps, steps, episodes):
-                prefix_steps += lengths[prefix]
-                prefix += 1
-            if progress is not None:
-                progress(prefix_steps)
-            if self._enough(prefix, prefix_steps, steps, episodes):
-                break
-        return _block_in_order(kept, finals, prefix, steps)
+        return next(self._blocks(seed, steps, episodes, None, progress, args))
 
     def stream_blocks(self, seed: int, steps: int, block_rows: int,
                       progress: Callable[[int], None] | None = None, args: Any = None) -> Iterator["EpisodeBlock"]:
@@ -178,6 +162,12 @@ class VectorRollout:
         at once is about one piece plus the slots' unfinished episodes, whatever `steps` is."""
         if steps < 1 or block_rows < 1:
             raise ValueError("steps and block_rows must be positive")
+        return self._blocks(seed, steps, None, block_rows, progress, args)
+
+    def _blocks(self, seed: int, steps: int | None, episodes: int | None, block_rows: int | None,
+                progress: Callable[[int], None] | None, args: Any) -> Iterator["EpisodeBlock"]:
+        """The episodes in index order, one block each time `block_rows` rows of finished episodes
+        have gathered (None: a single block) and a last one when the budget is reached."""
         kept: list[dict[str, np.ndarray]] = []
         finals: list[dict[str, np.ndarray]] = []
         lengths: dict[int, int] = {}
@@ -187,14 +177,15 @@ class VectorRollout:
             finals.append({f: records[f][done] for f in _FINAL_FIELDS})
             lengths.update(zip(records["episode"][done].tolist(), (records["t"][done] + 1).tolist()))
             kept.append({f: v for f, v in records.items() if f in _ROW_FIELDS})
-            while prefix in lengths and prefix_steps < steps:
+            while prefix in lengths and not self._enough(prefix, prefix_steps, steps, episodes):
                 prefix_steps += lengths.pop(prefix)
                 prefix += 1
             if progress is not None:
-                progress(min(prefix_steps, steps))
-            finished = prefix_steps >= steps
-            if finished or prefix_steps - emitted >= block_rows:
-                yield _block_in_order(kept, finals, prefix, steps - emitted if finished else None, first)
+                progress(prefix_steps if steps is None else min(prefix_steps, steps))
+            finished = self._enough(prefix, prefix_steps, steps, episodes)
+            if finished or (block_rows is not None and prefix_steps - emitted >= block_rows):
+                budget = None if steps is None or not finished else steps - emitted
+                yield _block_in_order(kept, finals, prefix, budget, first)
                 if finished:
                     return
                 kept, finals = _later_than(kept, finals, prefix)
