@@ -19,13 +19,15 @@ import os
 from pathlib import Path
 
 from baselines.suite_bench import ensure_datasets
-from baselines.suites import SUITE_DIR, load_suite
+from baselines.suites import SUITE_DIR, load_suite, suite_names
 from madatasets.errors import MadataError
 from madatasets.store import Store
 
 
 def pinned_suite(name: str, store_path: str | None) -> dict:
     """The suite file's JSON with every dataset's card checksums and reference scores filled in."""
+    if name not in suite_names():    # the pins go into the package's own file, never a file elsewhere
+        raise MadataError(f"{name!r} is not a packaged suite; valid: {', '.join(suite_names())}")
     suite = load_suite(name)
     ids = [entry.id for entry in suite.datasets]
     ensure_datasets(suite, ids, store_path, echo=lambda line: print(line, flush=True))
