@@ -134,12 +134,13 @@ def _medium_replay(spec: ScenarioSpec, zoo: Path | None) -> tuple[EpisodeBlock, 
 
 
 def stream_plan(spec: ScenarioSpec, plan: TierPlan, slots: int = DEFAULT_SLOTS, progress: bool = False,
-                description: str = "collect", block_rows: int = STREAM_ROWS
+                description: str = "collect", block_rows: int | None = None
                 ) -> Iterator[tuple[str, tuple[int, ...], EpisodeBlock]]:
     """Every part's rollout as (dataset prefix, behaviour ids, block of whole episodes), in the
     plan's order, about `block_rows` rows at a time; parts with one policy share one compiled program."""
     if slots < 1:
         raise MadataError(f"slots must be at least 1, got {slots}")
+    block_rows = STREAM_ROWS if block_rows is None else block_rows
     single_thread_flags()
     from madatasets.smax import core
     from madatasets.smax_vector import VectorRollout, vector_rollout
@@ -181,7 +182,7 @@ def collect_smax(spec: ScenarioSpec, quality: str, steps: int, seed: int, store:
     dataset_id = DatasetId(spec.name, quality, version)
     if quality != "medium-replay":    # medium-replay's size is the training runs', whatever --env-steps says
         # Written block by block, so memory stays bounded: only the disk must hold the budget.
-        check_collection_fits(spec, steps * (spec.n_agents if quality == "mixed" else 1), store.root, memory=False)
+        check_collection_fits(spec, steps * (spec.n_agents if quality == "mixed" else 1), store.root)
     with store.writing(dataset_id, overwrite) as write, write.version(spec.agents) as version_writer:
         if quality == "medium-replay":
             single_thread_flags()

@@ -37,11 +37,25 @@ MIXED_PARTS: tuple[tuple[str, float], ...] = (
 )
 
 
+OnEpisode = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class DatasetFeed:
+    """One dataset of a tier: its exact row count, and `feed(on_episode)`, which hands its
+    episodes to `on_episode` in order as they are rolled out (nothing is kept: the store
+    writes shard by shard, so memory stays bounded whatever the step budget)."""
+
+    rows: int
+    feed: Callable[[OnEpisode], None]
+
+
 @dataclass
 class TierData:
-    """What a tier collected: episodes per dataset prefix ('' joint, 'agent_<i>/' per agent)."""
+    """What a tier collects: one feed per dataset prefix ('' joint, 'agent_<i>/' per agent),
+    in the order the datasets are written."""
 
-    datasets: dict[str, list[dict[str, Any]]]
+    datasets: dict[str, DatasetFeed]
     behavior_policies: list[dict[str, Any]]
     layout: str
     collection: dict[str, Any]
@@ -122,12 +136,25 @@ def _load_roles(spec: ScenarioSpec, roles: tuple[str, ...], zoo: Path | None) ->
     return {role: load_zoo_actor(spec.name, role, zoo) for role in roles}
 
 
-def _rollout_parts(spec: ScenarioSpec, parts: list[tuple[AssignedPolicy, int, int, str]], workers: int,
-                   progress: bool) -> list[dict[str, Any]]:
-    episodes: list[dict[str, Any]] = []
-    for policy, steps, seed, description in parts:
-        episodes += rollout(spec.name, policy, steps, seed, workers, progress, description=description)
-    return episodes
+def rollout_feed(spec: ScenarioSpec, parts: list[tuple[Any, int, int, str]], workers: int,
+                 progress: bool) -> DatasetFeed:
+    """A dataset made of rollout parts (policy, steps, seed, description), one after another;
+    each part yields exactly its steps (the rollout cuts its last episode to fit)."""
+
+    def feed(on_episode: OnEpisode) -> None:
+        for policy, steps, seed, description in parts:
+            rollout(spec.name, policy, steps, seed, workers, progress, description=description,
+                    on_episode=on_episode)
+    return DatasetFeed(sum(steps for _, steps, _, _ in parts), feed)
+
+
+def episodes_feed(episodes: list[dict[str, Any]]) -> DatasetFeed:
+    """A dataset whose episodes are already in memory (medium-replay's re-generated buffer)."""
+
+    def feed(on_episode: OnEpisode) -> None:
+        for episode in episodes:
+            on_episode(episode)
+    return DatasetFeed(sum(len(e["actions"]) for e in episodes), feed)
 
 
 # -- the tiers ---------------------------------------------------------------------------
@@ -143,8 +170,8 @@ def prepare_single(role: str) -> Callable[[ScenarioSpec, int, Path | None], Runn
                                 np.zeros(spec.n_agents, dtype=np.int16))
 
         def run(steps: int, workers: int, progress: bool, description: str) -> TierData:
-            episodes = rollout(spec.name, policy, steps, seed, workers, progress, description=description)
-            return TierData({"": episodes}, [_zoo_policy_record(role, info, NOISE_SIGMA)], "joint",
+            feed = rollout_feed(spec, [(policy, steps, seed, description)], workers, progress)
+            return TierData({"": feed}, [_zoo_policy_record(role, info, NOISE_SIGMA)], "joint",
                             {"action_noise": {"type": "gaussian", "sigma": NOISE_SIGMA},
                              "episode_seeding": "SeedSequence([seed, episode_index])"})
         return run
@@ -162,7 +189,7 @@ def prepare_medium_expert(spec: ScenarioSpec, seed: int, zoo: Path | None) -> Ru
             policy = AssignedPolicy(spec.name, [loaded[role][0]], np.zeros(spec.n_agents, dtype=np.int64),
                                     np.full(spec.n_agents, k, dtype=np.int16))
             parts.append((policy, count, part_seed(seed, 0, k), f"{description} [{role}]"))
-        return TierData({"": _rollout_parts(spec, parts, workers, progress)},
+        return TierData({"": rollout_feed(spec, parts, workers, progress)},
                         [_zoo_policy_record(role, loaded[role][1], NOISE_SIGMA) for role in ("medium", "expert")],
                         "joint",
                         {"action_noise": {"type": "gaussian", "sigma": NOISE_SIGMA},
@@ -204,7 +231,7 @@ def prepare_mixed(spec: ScenarioSpec, seed: int, zoo: Path | None) -> Runner:
                 plan.append({"agent_dataset": agent, "part": part, "steps": count,
                              "seed": part_seed(seed, agent, k),
                              "policy_of_agent": [roles[r] for r in assignment]})
-            datasets[f"agent_{agent}/"] = _rollout_parts(spec, parts, workers, progress)
+            datasets[f"agent_{agent}/"] = rollout_feed(spec, parts, workers, progress)
         return TierData(datasets, [_zoo_policy_record(role, loaded[role][1], NOISE_SIGMA) for role in roles],
                         "per-agent",
                         {"action_noise": {"type": "gaussian", "sigma": NOISE_SIGMA, "parts": "all"},
@@ -246,7 +273,7 @@ def prepare_medium_replay(spec: ScenarioSpec, seed: int, zoo: Path | None) -> Ru
         source = ("re-run of the zoo training up to its medium checkpoint" if len(runs) == 1 else
                   f"re-runs of the zoo training with seeds {', '.join(str(r['seed']) for r in runs)}, "
                   f"each up to its own medium checkpoint, one after another")
-        return TierData({"": episodes}, policies, "joint",
+        return TierData({"": episodes_feed(episodes)}, policies, "joint",
                         {"action_noise": None, "source": source,
                          "buffer_steps": buffer_steps, "steps_cap_applied": steps < buffer_steps,
                          "workers_used": 1, "regeneration": report})

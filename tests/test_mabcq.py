@@ -242,14 +242,14 @@ def test_harness_trains_on_a_per_agent_dataset(tmp_path, monkeypatch):
     gives each agent its own uniform-random collection with a different seed.
     """
     from collectors import collect as collect_module
-    from collectors.rollout import UniformRandomPolicy, rollout
-    from collectors.tiers import TierData
+    from collectors.rollout import UniformRandomPolicy
+    from collectors.tiers import TierData, rollout_feed
 
     def prepare(spec, seed, zoo):
         def run(steps, workers, progress, description):
             policy = UniformRandomPolicy(spec.act_mask)
-            datasets = {f"agent_{i}/": rollout(spec.name, policy, steps + 40 * i, seed + i, 1, False,
-                                               description=description) for i in range(spec.n_agents)}
+            datasets = {f"agent_{i}/": rollout_feed(spec, [(policy, steps + 40 * i, seed + i, description)], 1, False)
+                        for i in range(spec.n_agents)}
             return TierData(datasets, policy.describe(), "per-agent", {})
         return run
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,14 @@ import madatasets.writer as writer_module
 from collectors import collect as collect_module
 from collectors.collect import collect
 from collectors.rollout import UniformRandomPolicy, assemble, rollout
-from madatasets.errors import MadataError
 from madatasets.integrity import array_checksum
-from madatasets.resources import check_collection_fits, raw_bytes_per_step
 from madatasets.scenarios import get_spec
 
 
-def test_shards_reach_the_disk_while_the_rollout_runs(store_path, monkeypatch):
+@pytest.mark.parametrize("quality", ["random", "medium-expert", "mixed"])
+def test_shards_reach_the_disk_while_the_rollout_runs(store_path, monkeypatch, quality):
     # Tiny shards, so a short collection spans many; the sink sees each episode as it comes.
+    # The zoo tiers stream as the random one does (mixed: each agent's dataset in turn).
     monkeypatch.setattr(writer_module, "CHUNK_BYTES", 2048)
     monkeypatch.setattr(writer_module, "CHUNKS_PER_SHARD", 2)
     shards_seen_mid_rollout = []
@@ -31,15 +30,19 @@ def test_shards_reach_the_disk_while_the_rollout_runs(store_path, monkeypatch):
     def watching(self, episode):
         original(self, episode)
         if self.episodes == 10:
-            shards = self.version.directory / "data.zarr" / "observations" / "c"
+            shards = self.version.directory / "data.zarr" / (self.prefix + "observations") / "c"
             shards_seen_mid_rollout.append(len(list(shards.iterdir())) if shards.exists() else 0)
             # One shard's rows buffered per array, never the whole collection.
             assert len(self.streams["observations"]._buffer) < 300
 
     monkeypatch.setattr(collect_module.EpisodeSink, "__call__", watching)
-    collect("mpe-spread-3", "random", steps=1000, seed=3, store=store_path, progress=False)
-    assert shards_seen_mid_rollout and shards_seen_mid_rollout[0] >= 2
-    dataset = madatasets.load("mpe-spread-3/random-v1", store=store_path)
+    collect("mpe-spread-3", quality, steps=1000, seed=3, store=store_path, progress=False)
+    datasets = 3 if quality == "mixed" else 1
+    assert len(shards_seen_mid_rollout) == datasets and min(shards_seen_mid_rollout) >= 2
+    dataset = madatasets.load(f"mpe-spread-3/{quality}-v1", store=store_path)
+    assert dataset.card["total_steps"] == 1000 * datasets
+    if quality != "random":
+        return
     # The streamed arrays are exactly what assembling the same episodes in memory gives.
     spec = get_spec("mpe-spread-3")
     episodes = rollout("mpe-spread-3", UniformRandomPolicy(spec.act_mask, spec.episode_limit), 1000, 3, progress=False)
@@ -61,19 +64,6 @@ def test_a_budget_too_large_for_the_disk_is_refused_before_rollout(store_path, s
     assert not (Path(store_path) / scenario).exists()          # nothing was staged
 
 
-def test_an_in_memory_collection_too_large_for_memory_is_refused(tmp_path, monkeypatch):
-    import madatasets.resources as resources
-
-    usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(resources.shutil, "disk_usage", lambda path: usage(2**60, 0, 2**60))
-    monkeypatch.setattr(resources, "available_memory", lambda: 2**30)
-    spec = get_spec("mpe-spread-3")
-    steps = 2**30 // raw_bytes_per_step(spec)          # fits on disk, not twice in memory
-    with pytest.raises(MadataError, match="of memory"):
-        check_collection_fits(spec, steps, tmp_path)
-    check_collection_fits(spec, steps, tmp_path, memory=False)      # streamed: only the disk counts
-
-
 def test_no_complete_episode_means_no_return_statistics(store_path):
     # 10 steps of spread (episodes of 25): the only episode is cut by the budget.
     collect("mpe-spread-3", "random", steps=10, store=store_path, progress=False)
@@ -92,15 +82,26 @@ def test_a_streamed_card_has_the_fields_of_an_in_memory_one(store_path):
                                   "episode_seeding": "SeedSequence([seed, episode_index])"}
 
 
-def test_a_smax_collection_streams_so_only_the_disk_must_hold_it(tmp_path, monkeypatch):
+def test_a_smax_collection_reaches_the_disk_block_by_block(tmp_path, monkeypatch):
     pytest.importorskip("jaxmarl")
-    import madatasets.resources as resources
+    import collectors.smax_collect as smax_collect
+    from collectors.smax_sink import DiscreteSink
     from madatasets.smax import single_thread_flags
     single_thread_flags()
-    # Far less memory than the dataset's raw size: an in-memory collection would be refused.
-    spec = get_spec("smax-3m")
-    monkeypatch.setattr(resources, "available_memory", lambda: raw_bytes_per_step(spec) * 100)
-    collect("smax-3m", "random", steps=500, store=tmp_path / "store", progress=False)
-    card = madatasets.card("smax-3m/random-v0", store=tmp_path / "store")
-    assert card["total_steps"] == 500
-    assert len(madatasets.load("smax-3m/random-v0", store=tmp_path / "store").arrays["actions"]) == 500
+    # Small shards and blocks: a 2,000-step collection spans many of each.
+    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(writer_module, "CHUNKS_PER_SHARD", 2)
+    monkeypatch.setattr(smax_collect, "STREAM_ROWS", 300)
+    shards_before_each_block = []
+    original = DiscreteSink.append
+
+    def watching(self, block, behavior):
+        shards = self.version.directory / "data.zarr" / "observations" / "c"
+        shards_before_each_block.append(len(list(shards.iterdir())) if shards.exists() else 0)
+        original(self, block, behavior)
+
+    monkeypatch.setattr(DiscreteSink, "append", watching)
+    collect("smax-3m", "random", steps=2000, store=tmp_path / "store", progress=False)
+    assert len(shards_before_each_block) >= 2
+    assert shards_before_each_block[-1] >= 2     # earlier blocks are on disk before the last is handed over
+    assert len(madatasets.load("smax-3m/random-v0", store=tmp_path / "store").arrays["actions"]) == 2000
