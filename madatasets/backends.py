@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from madatasets.errors import MadataError
+from madatasets.mpe_world import ContactForces, world_step
 from madatasets.scripted import EvasivePrey
 
 class _Backend:
@@ -30,14 +31,31 @@ class _Backend:
 
 
 class _MPEBackend(_Backend):
-    """mpe2 parallel env; agents outside the learning team follow `EvasivePrey`."""
+    """mpe2 parallel env; agents outside the learning team follow `EvasivePrey`.
 
-    def __init__(self, make_env: Callable[[], Any], team: tuple[str, ...]):
+    `step` drives mpe2's own scenario code (its `_set_action`, `world.step()` and reward
+    functions) without the PettingZoo wrappers around it, which compute every agent's
+    observation twice per step (once in `last()`, once for the result) and every
+    agent's reward, the prey's included; on mpe-world-4v2 those were most of the step's
+    time, and `batched` (madatasets/mpe_world.py) computes that scenario's observations
+    and rewards in one pass. `step_via_pettingzoo` is the wrapped path it reproduces bit
+    for bit (tests/test_mpe_step.py).
+    """
+
+    def __init__(self, make_env: Callable[[], Any], team: tuple[str, ...],
+                 batched: Callable[[Any], Any] | None = None):
         self.env = make_env()
+        self.raw = self.env.unwrapped
         self.team = team
-        self.world = self.env.unwrapped.world
+        self.world = self.raw.world
         self.prey = EvasivePrey()
         self.rng = np.random.default_rng(0)
+        self._spaces = [self.raw.action_space(name) for name in self.raw.possible_agents]
+        self._team_index = [self.raw.possible_agents.index(name) for name in team]
+        self._team_agents = [self.world.agents[i] for i in self._team_index]
+        # A scenario's batched observations and adversary rewards (madatasets/mpe_world.py), if any.
+        self._batched = batched(self.world) if batched is not None else None
+        self._contact_forces = ContactForces(self.world)
 
     def reset(self, seed):
         observations, _ = self.env.reset(seed=seed)
@@ -64,6 +82,59 @@ class _MPEBackend(_Backend):
         return actions
 
     def step(self, native_actions):
+        actions = dict(zip(self.team, native_actions))
+        actions.update(self._scripted_actions())
+        raw, world = self.raw, self.world
+        for index, (agent, space) in enumerate(zip(world.agents, self._spaces)):
+            action = actions[agent.name]
+            if not space.contains(action):          # what mpe2's ClipOutOfBoundsWrapper does
+                action = np.clip(action, space.low, space.high)
+            raw.current_actions[index] = action
+            # mpe2's _execute_world_step: movement entries, then communication ones.
+            scenario_action = []
+            if agent.movable:
+                movement = world.dim_p * 2 + 1
+                scenario_action.append(action[0:movement])
+                action = action[movement:]
+            if not agent.silent:
+                scenario_action.append(action)
+            raw._set_action(scenario_action, agent, space)
+        world_step(world, self._contact_forces)
+        raw.steps += 1
+        truncated = raw.steps >= raw.max_cycles
+        terminated = not truncated and bool(raw.scenario.is_terminal(world))
+        if self._batched is not None:
+            everyone = self._batched(world)
+            team_rewards = self._batched.adversary_rewards(world)
+        else:
+            everyone = [raw.scenario.observation(agent, world).astype(np.float32) for agent in world.agents]
+            team_rewards = self._team_rewards()
+        # The parallel wrapper sums each agent's reward into an int 0 (0 + r, so -0.0 becomes 0.0).
+        reward = np.array([0 + r for r in team_rewards], dtype=np.float32)
+        if truncated or terminated:
+            # Leave the wrapped env as the wrapper would: every agent done, none left to act.
+            for name in raw.possible_agents:
+                raw.truncations[name], raw.terminations[name] = truncated, terminated
+        return [everyone[i] for i in self._team_index], np.concatenate(everyone), reward, terminated, truncated
+
+    def _team_rewards(self) -> list[float]:
+        """mpe2's rewards of the team's agents (its _execute_world_step, for those agents only:
+        the rewards have no side effects, and the others' are never used)."""
+        raw, world = self.raw, self.world
+        global_reward = 0.0
+        if raw.local_ratio is not None:
+            global_reward = float(raw.scenario.global_reward(world))
+        rewards = []
+        for agent in self._team_agents:
+            agent_reward = float(raw.scenario.reward(agent, world))
+            if raw.local_ratio is not None:
+                rewards.append(global_reward * (1 - raw.local_ratio) + agent_reward * raw.local_ratio)
+            else:
+                rewards.append(agent_reward)
+        return rewards
+
+    def step_via_pettingzoo(self, native_actions):
+        """The same step through mpe2's wrapped parallel API (the reference `step` matches)."""
         actions = dict(zip(self.team, native_actions))
         actions.update(self._scripted_actions())
         observations, rewards, terminations, truncations, _ = self.env.step(actions)

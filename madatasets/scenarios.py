@@ -32,6 +32,7 @@ from pettingzoo.utils.env import ParallelEnv
 
 from madatasets.backends import _Backend, _MaMuJoCoBackend, _MPEBackend
 from madatasets.errors import MadataError
+from madatasets.mpe_world import WorldCommObservations
 from madatasets.spec import REFERENCE_SCORES_PATH, ScenarioSpec, _load_reference_scores  # noqa: F401 (re-exported)
 
 class ScenarioEnv(ParallelEnv):
@@ -155,12 +156,13 @@ def _register(**kwargs: Any) -> None:
     _REGISTRY[spec.name] = spec
 
 
-def _mpe(module: str, team: tuple[str, ...], **env_kwargs: Any) -> Callable[[ScenarioSpec], _Backend]:
+def _mpe(module: str, team: tuple[str, ...], batched: Callable[[Any], Any] | None = None,
+         **env_kwargs: Any) -> Callable[[ScenarioSpec], _Backend]:
     def build(spec: ScenarioSpec) -> _Backend:
         import importlib
         env_module = importlib.import_module(f"mpe2.{module}")
         return _MPEBackend(lambda: env_module.parallel_env(
-            continuous_actions=True, max_cycles=spec.episode_limit, **env_kwargs), team)
+            continuous_actions=True, max_cycles=spec.episode_limit, **env_kwargs), team, batched)
     return build
 
 
@@ -185,7 +187,7 @@ _register(name="mpe-world-4v2", version=0, family="mpe",
           obs_sizes=(34, 34, 34, 34), act_sizes=(9, 5, 5, 5),
           state_dim=192, episode_limit=25, packages=_MPE_PACKAGES,
           builder=_mpe("simple_world_comm_v3", ("leadadversary_0", "adversary_0", "adversary_1", "adversary_2"),
-                       num_good=2, num_adversaries=4, num_obstacles=1, num_food=2, num_forests=2))
+                       batched=WorldCommObservations, num_good=2, num_adversaries=4, num_obstacles=1, num_food=2, num_forests=2))
 
 # scenario name -> (gymnasium-robotics MaMuJoCo scenario, agent conf): which single-agent
 # MuJoCo task (`<scenario>-v5`) each one factorizes (the Minari importer matches on it).
