@@ -27,9 +27,9 @@ class JointEnv(gymnasium.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, scenario: str, seed: int, learning_starts: int = 0, record: bool = False,
-                 reward_shaping: float = 0.0):
+                 reward_shaping: float = 0.0, shaping_lead: float = 0.0):
         self.env = make(scenario)
-        self.reward_shaping = reward_shaping
+        self.reward_shaping, self.shaping_lead = reward_shaping, shaping_lead
         self.spec = self.env.spec
         self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (self.spec.state_dim,), np.float32)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (int(sum(self.spec.act_sizes)),), np.float32)
@@ -69,7 +69,7 @@ class JointEnv(gymnasium.Env):
         self.total_steps += 1
         training_reward = float(np.mean(reward, dtype=np.float64))
         if self.reward_shaping:
-            training_reward -= self.reward_shaping * self.env.pursuit_distance()
+            training_reward -= self.reward_shaping * self.env.pursuit_distance(self.shaping_lead)
         return state, training_reward, terminated, truncated, {}
 
     def _finish(self, terminated: bool, truncated: bool, budget_cut: bool) -> dict[str, Any]:

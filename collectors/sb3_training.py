@@ -75,7 +75,8 @@ def run_training(config: TrainConfig, evaluate: bool = True, stop_at: int | None
     validate_config(config)
     torch.set_num_threads(1)  # reproducible and polite on a shared CPU
     env = JointEnv(config.scenario, config.seed, config.learning_starts, record=record,
-                   reward_shaping=config.reward_shaping)
+                   reward_shaping=config.reward_shaping,
+                   shaping_lead=config.shaping_lead)
     callback = _checkpoint_callback(config, evaluate, stop_at, progress)
     total = config.steps if stop_at is None else stop_at
     if config.algorithm == "ppo":

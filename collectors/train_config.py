@@ -41,6 +41,10 @@ class TrainConfig:
     # nearest prey (mpe2's shape=True term, which uses 0.1). Evaluations, checkpoint
     # choice and every recorded transition use the environment's own reward.
     reward_shaping: float = 0.0
+    # Where that shaping pulls: each prey's position plus this many seconds of its velocity
+    # (0: the prey itself). The prey are faster than the predators, so only a predator that
+    # heads for where a prey will be catches it (docs/zoo.md, "what was tried").
+    shaping_lead: float = 0.0
     policy_noise: float = 0.2             # TD3 (ours): target-policy smoothing noise, clipped at noise_clip
     noise_clip: float = 0.5
     policy_delay: int = 2                 # TD3 (ours): critic updates per actor/target update
@@ -143,6 +147,8 @@ def default_config(scenario: str, steps: int | None = None, seed: int = 0, **ove
 def validate_config(config: TrainConfig) -> None:
     if config.algorithm not in ALGORITHMS:
         raise MadataError(f"unknown algorithm {config.algorithm!r}; valid: {', '.join(ALGORITHMS)}")
+    if config.shaping_lead and not config.reward_shaping:
+        raise MadataError("shaping_lead moves the target of reward_shaping; set reward_shaping too")
     if config.reward_shaping and get_spec(config.scenario).family != "mpe":
         raise MadataError(f"reward_shaping applies to MPE predator-prey scenarios only, not {config.scenario}")
     if config.action_parametrization not in ("native", "forces"):

@@ -47,7 +47,8 @@ def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = 
     eval_mean)` ends the run after the first periodic evaluation it accepts."""
     torch.set_num_threads(1)
     params, horizon = mappo_hyperparameters(config)
-    envs = [JointEnv(config.scenario, config.seed, 0, record=record, reward_shaping=config.reward_shaping)
+    envs = [JointEnv(config.scenario, config.seed, 0, record=record, reward_shaping=config.reward_shaping,
+                     shaping_lead=config.shaping_lead)
             for _ in range(params.n_envs)]
     layout = shared_actor_layout(config.scenario, config.opponent_state) if config.actor == "shared" else None
     action_dim, output_map = envs[0].action_space.shape[0], None

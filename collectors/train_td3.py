@@ -142,7 +142,8 @@ def run_td3(config: TrainConfig, evaluate: bool = True, stop_at: int | None = No
     """
     torch.set_num_threads(1)
     env = JointEnv(config.scenario, config.seed, config.learning_starts, record=record,
-                   reward_shaping=config.reward_shaping)
+                   reward_shaping=config.reward_shaping,
+                   shaping_lead=config.shaping_lead)
     full_dim = env.observation_space.shape[0]
     seen = config.state_dims or full_dim
     if not 0 < seen <= full_dim:

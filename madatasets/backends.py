@@ -146,15 +146,17 @@ class _MPEBackend(_Backend):
     def native_bounds(self):
         return [(self.env.action_space(a).low, self.env.action_space(a).high) for a in self.team]
 
-    def pursuit_distance(self) -> float:
-        """Sum over adversaries of the distance to the nearest good agent.
+    def pursuit_distance(self, lead: float = 0.0) -> float:
+        """Sum over adversaries of the distance to the nearest good agent (with `lead`, to
+        the nearest point `lead` seconds ahead of a good agent at its current velocity).
 
         This is the term mpe2's predator-prey scenarios subtract (times 0.1) from the
         adversaries' reward when built with shape=True; behaviour-policy training may
         use it as a dense signal. Datasets always keep the environment's own reward.
         """
         adversaries = np.array([a.state.p_pos for a in self.world.agents if getattr(a, "adversary", False)])
-        prey = np.array([a.state.p_pos for a in self.world.agents if not getattr(a, "adversary", False)])
+        prey = np.array([a.state.p_pos + lead * a.state.p_vel if lead else a.state.p_pos
+                         for a in self.world.agents if not getattr(a, "adversary", False)])
         if adversaries.size == 0 or prey.size == 0:
             raise MadataError("pursuit_distance needs a predator-prey scenario (adversaries and good agents)")
         distances = np.linalg.norm(adversaries[:, None, :] - prey[None, :, :], axis=-1)

@@ -116,11 +116,11 @@ class ScenarioEnv(ParallelEnv):
         self._state = np.asarray(state, dtype=np.float32)
         return obs, self._state.copy()
 
-    def pursuit_distance(self) -> float:
+    def pursuit_distance(self, lead: float = 0.0) -> float:
         """Predator-prey scenarios only: the adversaries' summed distance to the nearest prey."""
         if not hasattr(self._backend, "pursuit_distance"):
             raise MadataError(f"{self.spec.name} is not a predator-prey scenario; pursuit_distance needs mpe tag/world")
-        return self._backend.pursuit_distance()
+        return self._backend.pursuit_distance(lead)
 
     def reset_arrays(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Reset; returns padded observations (N, O) and the global state (S,)."""

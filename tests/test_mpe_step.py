@@ -51,3 +51,25 @@ def test_the_direct_step_reproduces_the_pettingzoo_step(scenario):
             assert a.state.p_pos.tobytes() == b.state.p_pos.tobytes()
     if scenario != "mpe-spread-3":
         assert contacts > 0        # the collision rewards were compared too
+
+
+def test_training_shaping_pulls_toward_a_point_ahead_of_the_prey():
+    from collectors.joint_env import JointEnv
+    from collectors.train_config import default_config
+    from madatasets.errors import MadataError
+    # The same episode with and without the shaping: the training reward differs by exactly it.
+    env, unshaped = (JointEnv("mpe-tag-3v1", seed=0, reward_shaping=shaping, shaping_lead=0.5) for shaping in (0.1, 0))
+    env.reset(), unshaped.reset()
+    world = env.env._backend.world
+    for _ in range(5):
+        action = np.zeros(env.action_space.shape, dtype=np.float32)
+        (_, training_reward, _, _, _), (_, reward, _, _, _) = env.step(action), unshaped.step(action)
+    assert training_reward == pytest.approx(reward - 0.1 * env.env.pursuit_distance(0.5))
+    prey = next(a for a in world.agents if not a.adversary)
+    ahead = prey.state.p_pos + 0.5 * prey.state.p_vel
+    assert np.linalg.norm(prey.state.p_vel) > 0           # the lead point is not the prey itself
+    expected = sum(float(np.linalg.norm(a.state.p_pos - ahead)) for a in world.agents if a.adversary)
+    assert env.env.pursuit_distance(0.5) == pytest.approx(expected)
+    assert env.env.pursuit_distance(0.5) != pytest.approx(env.env.pursuit_distance())
+    with pytest.raises(MadataError, match="shaping_lead"):
+        default_config("mpe-tag-3v1", shaping_lead=0.5, reward_shaping=0.0)
