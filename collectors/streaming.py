@@ -43,8 +43,10 @@ class EpisodeSink:
             self.streams[name].append(rows[name])
         self.rows += len(episode["actions"])
         self.ends.append(self.rows)
-        self.final_observations.append(rows["final_observations"][0])
-        self.final_states.append(rows["final_states"][0])
+        # Copies: the rows are views of the episode's recorder arrays, which they would keep alive
+        # (the whole collection's observations and states, one episode at a time).
+        self.final_observations.append(rows["final_observations"][0].copy())
+        self.final_states.append(rows["final_states"][0].copy())
         if not episode["budget_cut"]:
             self.complete_returns.append(episode_return(episode["rewards"]))
 

@@ -32,8 +32,10 @@ def test_shards_reach_the_disk_while_the_rollout_runs(store_path, monkeypatch, q
         if self.episodes == 10:
             shards = self.version.directory / "data.zarr" / (self.prefix + "observations") / "c"
             shards_seen_mid_rollout.append(len(list(shards.iterdir())) if shards.exists() else 0)
-            # One shard's rows buffered per array, never the whole collection.
+            # One shard's rows buffered per array, never the whole collection; the final rows it
+            # keeps own their memory (a view would keep each episode's recorder arrays alive).
             assert len(self.streams["observations"]._buffer) < 300
+            assert self.final_observations[-1].base is None and self.final_states[-1].base is None
 
     monkeypatch.setattr(collect_module.EpisodeSink, "__call__", watching)
     collect("mpe-spread-3", quality, steps=1000, seed=3, store=store_path, progress=False)
