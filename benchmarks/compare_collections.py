@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 JOBS = [("mpe-spread-3", "random", 3000), ("mpe-spread-3", "medium", 3000), ("mpe-spread-3", "expert", 2990),
         ("mpe-spread-3", "medium-expert", 3001), ("mpe-spread-3", "mixed", 1000),
@@ -32,9 +33,24 @@ def collect_all(root: str) -> None:
         json.dump(cards, handle, indent=1)
 
 
+def fail(message: str) -> None:
+    print(f"compare_collections.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def read_cards(path: str) -> dict:
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        fail(f"cannot read {path}: {error}")
+
+
 def diff(old_path: str, new_path: str) -> bool:
-    old, new = (json.load(open(path)) for path in (old_path, new_path))
+    old, new = read_cards(old_path), read_cards(new_path)
     same = True
+    if set(old) != set(new):
+        fail(f"{old_path} and {new_path} hold different datasets")
     for name in old:
         a, b = ({key: value for key, value in cards[name].items() if key not in VOLATILE} for cards in (old, new))
         equal = json.dumps(a) == json.dumps(b)

@@ -15,6 +15,7 @@ import ast
 from pathlib import Path
 
 from collectors.train_config import default_config
+from madatasets.errors import MadataError
 
 
 def main() -> None:
@@ -31,7 +32,10 @@ def main() -> None:
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             overrides[key] = value
-    config = default_config(args.scenario, steps=args.steps, **overrides)
+    try:
+        config = default_config(args.scenario, steps=args.steps, **overrides)
+    except (MadataError, TypeError) as error:     # TypeError: a field TrainConfig does not have
+        parser.exit(2, f"train_variant.py: error: {error}\n")
     print(config.to_dict(), flush=True)
     run_dir = Path(".madata-runs/variants") / f"{args.scenario}-{args.name}"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from collectors.behavior import (ActorPolicy, MLPActor, action_layout, cut_at_step, joint_to_padded,
+from collectors.behavior import (MLPActor, action_layout, cut_at_step, joint_to_padded,
                                  load_zoo_actor, zoo_entry)
 from collectors.medium_replay import regenerate_medium_replay
 from collectors.rollout import rollout
@@ -288,8 +288,3 @@ TIER_COLLECTORS: dict[str, Callable[[ScenarioSpec, int, Path | None], Runner]] =
     "medium-replay": prepare_medium_replay,
 }
 
-
-def zoo_policy(spec: ScenarioSpec, role: str, sigma: float = NOISE_SIGMA, zoo: Path | None = None) -> ActorPolicy:
-    """A zoo checkpoint as a plain BehaviorPolicy (all agents act it), e.g. for evaluation."""
-    actor, info = load_zoo_actor(spec.name, role, zoo)
-    return ActorPolicy(spec.name, actor, sigma, info["id"], _zoo_policy_record(role, info, sigma)["description"])

@@ -81,9 +81,14 @@ class _MPEBackend(_Backend):
             actions[agent.name] = self.prey.native_action(agent.state.p_pos, adversaries, self.rng, size)
         return actions
 
-    def step(self, native_actions):
+    def _all_actions(self, native_actions) -> dict[str, np.ndarray]:
+        """The team's actions and the scripted prey's, by agent name."""
         actions = dict(zip(self.team, native_actions))
         actions.update(self._scripted_actions())
+        return actions
+
+    def step(self, native_actions):
+        actions = self._all_actions(native_actions)
         raw, world = self.raw, self.world
         for index, (agent, space) in enumerate(zip(world.agents, self._spaces)):
             action = actions[agent.name]
@@ -135,9 +140,7 @@ class _MPEBackend(_Backend):
 
     def step_via_pettingzoo(self, native_actions):
         """The same step through mpe2's wrapped parallel API (the reference `step` matches)."""
-        actions = dict(zip(self.team, native_actions))
-        actions.update(self._scripted_actions())
-        observations, rewards, terminations, truncations, _ = self.env.step(actions)
+        observations, rewards, terminations, truncations, _ = self.env.step(self._all_actions(native_actions))
         obs = [observations[a] for a in self.team]
         reward = np.array([rewards[a] for a in self.team], dtype=np.float32)
         return (obs, self._state(observations), reward,

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 
-def _within(a: np.ndarray, b: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """mpe2's is_collision for every pair: sqrt(sum(square(a - b))) < size_a + size_b."""
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """mpe2's sqrt(sum(square(a_i - b_j))) for every pair (i, j), with its float64 operations."""
     delta = a[:, None, :] - b[None, :, :]
     square = delta * delta
-    return np.sqrt(square[..., 0] + square[..., 1]) < radius
+    return np.sqrt(square[..., 0] + square[..., 1])
 
 
 class WorldCommObservations:
@@ -51,7 +51,7 @@ class WorldCommObservations:
         positions, velocities = self._positions()
         forests = np.array([forest.state.p_pos for forest in self.forests])
         landmarks = np.array([entity.state.p_pos for entity in self.landmarks])
-        in_forest = _within(positions, forests, self._agent_forest_radius)      # (agents, forests)
+        in_forest = _distances(positions, forests) < self._agent_forest_radius      # is_collision, (agents, forests)
         # mpe2 shows agent j to agent i when they share a forest, when neither is in one,
         # or always to the leader; otherwise its position (and a prey's velocity) reads 0.
         alone = ~in_forest.any(axis=1)
@@ -76,10 +76,7 @@ class WorldCommObservations:
     def adversary_rewards(self, world: Any) -> list[float]:
         """`adversary_reward` of every adversary, in world.agents order among them."""
         positions, _ = self._positions()
-        good, adversaries = positions[~self.adversary], positions[self.adversary]
-        delta = good[:, None, :] - adversaries[None, :, :]
-        square = delta * delta
-        distances = np.sqrt(square[..., 0] + square[..., 1])                  # (good, adversaries)
+        distances = _distances(positions[~self.adversary], positions[self.adversary])   # (good, adversaries)
         contacts = int((distances < self._good_adversary_radius).sum())
         rewards = []
         for k, agent in enumerate(a for a in self.agents if a.adversary):
