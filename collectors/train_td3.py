@@ -84,13 +84,19 @@ def joint_view(scenario: str) -> tuple:
     return ("scenario", scenario)
 
 
+# Fields that steer only what happens after training (choosing and scoring the roles): a
+# finished or resumed run may be re-selected with other values.
+AFTER_TRAINING = ("selection_episodes", "selection_candidates", "final_eval_episodes")
+
+
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     # The budget may grow (it only says where the run ends), and a scenario with the
-    # same joint view may take over the run; nothing else may change. Fields added to
-    # TrainConfig after a checkpoint was written take their defaults (what that run used).
+    # same joint view may take over the run; nothing else may change but AFTER_TRAINING.
+    # Fields added to TrainConfig after a checkpoint was written take their defaults
+    # (what that run used).
     config = TrainConfig.from_dict(config).to_dict()
-    return {key: value for key, value in config.items() if key not in ("steps", "scenario")} | {
-        "joint_view": joint_view(config["scenario"])}
+    return {key: value for key, value in config.items()
+            if key not in ("steps", "scenario", *AFTER_TRAINING)} | {"joint_view": joint_view(config["scenario"])}
 
 
 def check_resumable(saved: dict[str, Any], meta: dict[str, Any], run_dir: Path, config: TrainConfig, resume: bool,

@@ -37,6 +37,10 @@ def test_interrupted_and_resumed_mappo_run_gives_the_same_actors_as_a_straight_r
     assert again.state.updates == trainer.state.updates == 5 * 2 * 2
     with pytest.raises(MadataError, match="another configuration"):
         run_mappo(tiny(entropy_coef=0.0), evaluate=False, progress=False, run_dir=tmp_path, resume=True)
+    # choosing the roles after training is not training: a finished run may be re-selected otherwise
+    reselected, _, _ = run_mappo(tiny(selection_episodes=7, selection_candidates=2), evaluate=False,
+                                 progress=False, run_dir=tmp_path, resume=True)
+    assert checksums(reselected) == checksums(straight)
 
 
 def test_mappo_is_refused_off_mpe_and_with_a_rollout_that_cuts_episodes():
