@@ -4,7 +4,8 @@ Missing datasets are collected first (the suite says how many steps and which
 seed), runs already complete are skipped (baselines/completion.py), and every
 run records the suite it belongs to: `on_protocol` is false, with the deviations
 named, when the command changed the protocol (budget, schedule, episodes, seeds,
-batch size or the datasets), and every table marks such rows `off-protocol`.
+batch size or the datasets) or a dataset is not the suite's pinned data, and every
+table marks such rows `off-protocol`.
 """
 
 from __future__ import annotations
@@ -37,14 +38,20 @@ def deviations(suite: Suite, dataset_ids: list[str], seeds: list[int], updates: 
     return found
 
 
+def check_suite_ids(suite: Suite, dataset_ids: list[str]) -> None:
+    for dataset_id in dataset_ids:
+        suite.dataset(dataset_id)           # a dataset outside the suite is an error, not a silent extra
+
+
 def suite_specs(suite: Suite, algorithms: list[str], dataset_ids: list[str], seeds: list[int],
                 updates: int | None, eval_every: int | None, eval_episodes: int | None, preset: str,
                 critic: str, overrides: tuple[str, ...], out_dir: str, store: str | None, progress: bool,
-                threads: int, command: str) -> list[RunSpec]:
-    """One RunSpec per algorithm x dataset x seed, the protocol's values unless the command changed them."""
-    for dataset_id in dataset_ids:
-        suite.dataset(dataset_id)           # a dataset outside the suite is an error, not a silent extra
+                threads: int, command: str, unpinned: list[str] | None = None) -> list[RunSpec]:
+    """One RunSpec per algorithm x dataset x seed, the protocol's values unless the command changed
+    them; `unpinned`: the datasets whose store copy is not the suite's pinned data (ensure_datasets)."""
+    check_suite_ids(suite, dataset_ids)
     found = deviations(suite, dataset_ids, seeds, updates, eval_every, eval_episodes, overrides)
+    found += [f"{dataset_id} not the pinned data" for dataset_id in unpinned or []]
     record = {"name": suite.name, "version": suite.version, "on_protocol": not found, "deviations": found}
     protocol = suite.protocol
     batch = (f"batch_size={protocol.batch_size}",) if protocol.batch_size else ()
@@ -88,9 +95,15 @@ def _download(suite: Suite, dataset_id: str, store: Store, echo: Callable[[str],
 
 
 def ensure_datasets(suite: Suite, dataset_ids: list[str], store_path: str | None,
-                    echo: Callable[[str], None]) -> None:
+                    echo: Callable[[str], None], strict: bool = True) -> list[str]:
     """Get every dataset the store lacks: downloaded when a configured remote has it, else collected
-    with the suite's steps and seed (docs/suites.md); then check the suite's pinned card checksums."""
+    with the suite's steps and seed (docs/suites.md); then check the suite's pinned card checksums.
+
+    A copy that differs from the pins is refused (`strict`, what pinning and the leaderboard's
+    re-runs need), or else named in the returned list with one line each: a collection on another
+    CPU gives other bytes where a zoo actor or a re-run training acts (BLAS and torch kernels differ
+    between CPU generations), and `madata bench` then runs on it off-protocol.
+    """
     from collectors.collect import collect
     store = Store(store_path, create=True)
     for dataset_id in dataset_ids:
@@ -102,11 +115,19 @@ def ensure_datasets(suite: Suite, dataset_ids: list[str], store_path: str | None
              f"--env-steps {entry.collect_steps} --seed {entry.collect_seed} --version {parsed.version}")
         collect(parsed.scenario, parsed.quality, steps=entry.collect_steps, seed=entry.collect_seed,
                 store=store, version=parsed.version, progress=False)
+    unpinned = []
     for dataset_id in dataset_ids:
         pinned = suite.dataset(dataset_id).checksums
-        if pinned and store.card(dataset_id)["checksums"] != pinned:
+        if not pinned or store.card(dataset_id)["checksums"] == pinned:
+            continue
+        if strict:
             raise MadataError(f"{dataset_id} in {store.root} differs from the data suite {suite.tag()} pins "
                               f"(card checksums); collect it again into another store or pass --store")
+        echo(f"[suite {suite.tag()}] {dataset_id} in {store.root} is not the pinned data (card checksums "
+             f"differ; a collection on another CPU gives other bytes, docs/suites.md): its runs are "
+             f"off-protocol; `madata download {dataset_id}` from a remote that publishes it gets the pinned copy")
+        unpinned.append(dataset_id)
+    return unpinned
 
 
 def bench_suite(suite: Suite, specs: list[RunSpec], workers: int,

@@ -26,6 +26,24 @@ FINAL_EVAL_SEED = 1_000_003
 SELECTION_EVAL_SEED = 3_000_017
 
 
+def portable_product(inputs: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """`inputs @ weight` (float32) with the same bytes on every CPU.
+
+    `@` runs the BLAS kernel OpenBLAS picks for the CPU at hand, and numpy's einsum loop is
+    dispatched per instruction set too; their summation orders and fused multiply-adds differ
+    between CPU generations, so a zoo actor acted differently on another machine and the
+    datasets it collected had other checksums than the suites pin. Here every product and every
+    sum is one elementwise IEEE operation in a fixed order (a pairwise tree over the inputs),
+    which any vector width computes to the same bits: a few elementwise calls per layer.
+    """
+    terms = inputs[..., :, None] * weight                 # (..., K, H): each product rounded once
+    while terms.shape[-2] > 1:
+        half = terms.shape[-2] // 2
+        paired = terms[..., :half, :] + terms[..., half:2 * half, :]
+        terms = np.concatenate([paired, terms[..., 2 * half:, :]], axis=-2) if terms.shape[-2] % 2 else paired
+    return terms[..., 0, :]
+
+
 @dataclass
 class MLPActor:
     """out(W_k relu(... relu(W_1 x + b_1) ...) + b_k): joint input -> joint action in [-1, 1].
@@ -41,8 +59,8 @@ class MLPActor:
     def __call__(self, inputs: np.ndarray) -> np.ndarray:
         hidden = np.asarray(inputs, dtype=np.float32)
         for weight, bias in zip(self.weights[:-1], self.biases[:-1]):
-            hidden = np.maximum(hidden @ weight + bias, 0.0)
-        last = hidden @ self.weights[-1] + self.biases[-1]
+            hidden = np.maximum(portable_product(hidden, weight) + bias, 0.0)
+        last = portable_product(hidden, self.weights[-1]) + self.biases[-1]
         return np.clip(last, -1.0, 1.0) if self.output == "clip" else np.tanh(last)
 
     @property

@@ -142,12 +142,12 @@ def test_the_site_in_headless_chromium(world, tmp_path):
     result = invoke("leaderboard", "build", "--entries", str(entries), "--out", str(site), "--reps", "300",
                     "--suites", world["suites"])
     assert result.exit_code == 0, result.output
-    assert (site / "suites" / "quick-v1.md").read_text().count("| madata-") >= 6
+    assert (site / "suites" / "quick-v2.md").read_text().count("| madata-") >= 6
     browser = _chromium()
     if browser is None:
         pytest.skip("no chromium binary (install Debian's chromium package: apt-get install chromium)")
     common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"]
-    page = site / "suites" / "quick-v1.html"
+    page = site / "suites" / "quick-v2.html"
     dom = subprocess.run(common + ["--virtual-time-budget=5000", "--dump-dom", page.as_uri()], capture_output=True,
                          text=True, timeout=120).stdout
     assert 'data-loaded="yes"' in dom                       # the page's load event ran
