@@ -153,7 +153,7 @@ def _bench_suite(algorithm: str, suite_name: str | None, dataset_ids: tuple[str,
                  workers: int, threads: int, quiet: bool, store_path: str | None, otc: dict[str, Any],
                  command: str) -> None:
     from baselines.otc.cli import reject_otc_options
-    from baselines.suite_bench import bench_suite, check_suite_ids, ensure_datasets, suite_specs
+    from baselines.suite_bench import bench_suite, ensure_datasets, suite_specs
     from baselines.suite_table import suite_table
     from baselines.suites import DEFAULT_SUITE, load_suite
     reject_otc_options(otc)
@@ -164,7 +164,6 @@ def _bench_suite(algorithm: str, suite_name: str | None, dataset_ids: tuple[str,
     else:
         chosen = seed_list(seed, seeds, first_seed)
     algorithms = [algorithm] + [name for name in suite.baselines if name != algorithm]
-    check_suite_ids(suite, ids)
     unpinned = ensure_datasets(suite, ids, store_path, click.echo, strict=False)
     specs = suite_specs(suite, algorithms, ids, chosen, updates, eval_every, eval_episodes, preset, critic,
                         overrides, out_dir, store_path, not quiet, threads, command, unpinned)

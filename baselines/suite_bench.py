@@ -10,7 +10,7 @@ table marks such rows `off-protocol`.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from baselines.bench import RunSpec, bench as run_bench
 from baselines.completion import completed_result
@@ -46,12 +46,12 @@ def check_suite_ids(suite: Suite, dataset_ids: list[str]) -> None:
 def suite_specs(suite: Suite, algorithms: list[str], dataset_ids: list[str], seeds: list[int],
                 updates: int | None, eval_every: int | None, eval_episodes: int | None, preset: str,
                 critic: str, overrides: tuple[str, ...], out_dir: str, store: str | None, progress: bool,
-                threads: int, command: str, unpinned: list[str] | None = None) -> list[RunSpec]:
+                threads: int, command: str, unpinned: Sequence[str] = ()) -> list[RunSpec]:
     """One RunSpec per algorithm x dataset x seed, the protocol's values unless the command changed
     them; `unpinned`: the datasets whose store copy is not the suite's pinned data (ensure_datasets)."""
     check_suite_ids(suite, dataset_ids)
     found = deviations(suite, dataset_ids, seeds, updates, eval_every, eval_episodes, overrides)
-    found += [f"{dataset_id} not the pinned data" for dataset_id in unpinned or []]
+    found += [f"{dataset_id} not the pinned data" for dataset_id in unpinned]
     record = {"name": suite.name, "version": suite.version, "on_protocol": not found, "deviations": found}
     protocol = suite.protocol
     batch = (f"batch_size={protocol.batch_size}",) if protocol.batch_size else ()
@@ -105,6 +105,7 @@ def ensure_datasets(suite: Suite, dataset_ids: list[str], store_path: str | None
     between CPU generations), and `madata bench` then runs on it off-protocol.
     """
     from collectors.collect import collect
+    check_suite_ids(suite, dataset_ids)     # before anything is downloaded or collected
     store = Store(store_path, create=True)
     for dataset_id in dataset_ids:
         if store.has(parse_id(dataset_id)) or _download(suite, dataset_id, store, echo):

@@ -20,13 +20,6 @@ SCENARIOS = ("mpe-spread-3", "mpe-world-4v2", "halfcheetah-2x3", "ant-4x2")
 CALLS = 100
 
 
-def blas_call(actor: MLPActor, inputs: np.ndarray) -> np.ndarray:
-    hidden = inputs
-    for weight, bias in zip(actor.weights[:-1], actor.biases[:-1]):
-        hidden = np.maximum(hidden @ weight + bias, 0.0)
-    return np.tanh(hidden @ actor.weights[-1] + actor.biases[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=positive_int, default=200)
@@ -40,7 +33,7 @@ def main() -> None:
         for batch in (1, 32):
             inputs = np.random.default_rng(0).standard_normal((batch, actor.input_size)).astype(np.float32)
             portable = best_of(repeats, lambda: [actor(inputs) for _ in range(CALLS)]) / CALLS * 1e6
-            blas = best_of(repeats, lambda: [blas_call(actor, inputs) for _ in range(CALLS)]) / CALLS * 1e6
+            blas = best_of(repeats, lambda: [actor.act(inputs, np.matmul) for _ in range(CALLS)]) / CALLS * 1e6
             print(f"{scenario:<16} {shape:<20} {batch:>5} {portable:>17.1f} {blas:>13.1f} {portable / blas:>5.2f}x")
 
 

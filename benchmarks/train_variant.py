@@ -14,8 +14,21 @@ import argparse
 import ast
 from pathlib import Path
 
-from collectors.train_config import default_config
+from collectors.train_config import TrainConfig, default_config
 from madatasets.errors import MadataError
+
+
+def variant_config(scenario: str, steps: int | None, items: list[str]) -> TrainConfig:
+    """The scenario's budget with each `field=value` (a Python literal, else the text) over it;
+    MadataError for an invalid setting, TypeError for a field TrainConfig does not have."""
+    overrides = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    return default_config(scenario, steps=steps, **overrides)
 
 
 def main() -> None:
@@ -25,15 +38,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="TrainConfig field=value")
     parser.add_argument("--steps", type=int, default=None)
     args = parser.parse_args()
-    overrides = {}
-    for item in args.overrides:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
     try:
-        config = default_config(args.scenario, steps=args.steps, **overrides)
+        config = variant_config(args.scenario, args.steps, args.overrides)
     except (MadataError, TypeError) as error:     # TypeError: a field TrainConfig does not have
         parser.exit(2, f"train_variant.py: error: {error}\n")
     print(config.to_dict(), flush=True)

@@ -10,7 +10,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -57,10 +57,16 @@ class MLPActor:
     output: str = "tanh"        # "tanh" or "clip"
 
     def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        return self.act(inputs)
+
+    def act(self, inputs: np.ndarray, product: Callable[[np.ndarray, np.ndarray], np.ndarray] = portable_product
+            ) -> np.ndarray:
+        """The joint action; `product` is the layers' matrix product (benchmarks/actor_speed.py times
+        np.matmul against the portable one)."""
         hidden = np.asarray(inputs, dtype=np.float32)
         for weight, bias in zip(self.weights[:-1], self.biases[:-1]):
-            hidden = np.maximum(portable_product(hidden, weight) + bias, 0.0)
-        last = portable_product(hidden, self.weights[-1]) + self.biases[-1]
+            hidden = np.maximum(product(hidden, weight) + bias, 0.0)
+        last = product(hidden, self.weights[-1]) + self.biases[-1]
         return np.clip(last, -1.0, 1.0) if self.output == "clip" else np.tanh(last)
 
     @property
