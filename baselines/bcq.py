@@ -19,7 +19,7 @@ from torch import nn
 
 from baselines.core.decentralized import DecentralizedAlgorithm, DecentralizedConfig, fit_generative_models
 from baselines.core.networks import StackedMLP, make_target, soft_update
-from baselines.core.replay import Batch, PerAgentReplay, Replay  # noqa: F401 - PerAgentReplay: its old home
+from baselines.core.replay import Batch, Replay
 from baselines.core.vae import StackedConditionalVAE
 from madatasets.errors import MadataError
 from madatasets.scenarios import ScenarioSpec
