@@ -53,6 +53,7 @@ class PPOHyperparameters:
     n_envs: int = 32
     episodes_per_rollout: int = 4          # per environment copy
     log_std_init: float = -0.5
+    anneal_steps: int = 0                  # linear learning-rate decay to 0 over these env steps (0: constant)
 
 
 class ValueNorm:
@@ -204,6 +205,10 @@ class PPOTrainer:
         flat_targets = self.value_norm.normalize(torch.from_numpy(targets.ravel())).float()
         with torch.no_grad():
             old_log_prob = self.log_prob(self.actor(flat_states), flat_actions)
+        if p.anneal_steps:   # the rate at this rollout's first step: a function of the step count, exact on resume
+            rollout_start = self.state.step - p.n_envs * p.episodes_per_rollout * self.horizon
+            for group in self.optimizer.param_groups:
+                group["lr"] = p.learning_rate * max(0.0, 1.0 - rollout_start / p.anneal_steps)
         size = flat_states.shape[0]
         per_batch = size // p.minibatches
         for _ in range(p.n_epochs):

@@ -37,6 +37,9 @@ class TrainConfig:
     # velocity from the global state (collectors/train_td3.shared_actor_layout).
     opponent_state: bool = False
     log_std_init: float = -0.5            # MAPPO: the Gaussian policy's initial log standard deviation
+    # MAPPO: anneal the learning rate linearly to 0 over this many environment steps (MAPPO's
+    # use_linear_lr_decay; 0: constant). The SMAX zoo's 5m_vs_6m expert came from a long anneal.
+    anneal_steps: int = 0
     # Training signal only: subtract this times the predators' summed distance to the
     # nearest prey (mpe2's shape=True term, which uses 0.1). Evaluations, checkpoint
     # choice and every recorded transition use the environment's own reward.
@@ -160,6 +163,10 @@ def validate_config(config: TrainConfig) -> None:
     if config.action_parametrization != "native" and (config.algorithm != "mappo"
                                                        or get_spec(config.scenario).family != "mpe"):
         raise MadataError("action_parametrization=forces applies to MAPPO on MPE scenarios only")
+    if config.anneal_steps and config.algorithm != "mappo":
+        raise MadataError(f"anneal_steps applies to algorithm=mappo only, not {config.algorithm}")
+    if config.anneal_steps < 0:
+        raise MadataError(f"anneal_steps must be 0 (constant learning rate) or positive, not {config.anneal_steps}")
     if config.opponent_state and config.actor != "shared":
         raise MadataError("opponent_state applies to the shared actor (actor=shared) only")
     if config.algorithm == "mappo":

@@ -33,7 +33,7 @@ def mappo_hyperparameters(config: TrainConfig) -> tuple[PPOHyperparameters, int]
     params = PPOHyperparameters(hidden=tuple(config.hidden), learning_rate=config.learning_rate, gamma=config.gamma,
                                 gae_lambda=config.gae_lambda, n_epochs=config.n_epochs,
                                 minibatches=config.minibatches, entropy_coef=config.entropy_coef,
-                                log_std_init=config.log_std_init,
+                                log_std_init=config.log_std_init, anneal_steps=config.anneal_steps,
                                 n_envs=config.n_envs, episodes_per_rollout=config.n_steps // per_round)
     return params, horizon
 

@@ -85,3 +85,20 @@ def test_ppo_with_the_joint_actor_trains_swimmer_and_exports_a_state_actor(one_t
     assert checkpoints[-1].actor.output_size == sum(spec.act_sizes)
     assert all(np.isfinite(c.eval_mean) for c in checkpoints)
     assert checkpoints[-1].actor.checksum != checkpoints[0].actor.checksum
+
+
+def test_annealed_learning_rate_falls_linearly_and_resumes_bit_for_bit(tmp_path, one_torch_thread):
+    config = tiny(anneal_steps=800)
+    straight, _, trainer = run_mappo(config, evaluate=False, progress=False)
+    # the last rollout (steps 800-1000) starts where the anneal ends: its update ran at rate 0
+    assert trainer.optimizer.param_groups[0]["lr"] == 0.0
+    constant, _, _ = run_mappo(tiny(), evaluate=False, progress=False)
+    assert checksums(constant)[0] == checksums(straight)[0]        # the same initial actor
+    assert checksums(constant)[1:] != checksums(straight)[1:]      # the second update already ran at 3/4
+    _, _, first = run_mappo(config, evaluate=False, progress=False, run_dir=tmp_path, stop_at=400,
+                            save_every_seconds=0)
+    assert first.optimizer.param_groups[0]["lr"] == pytest.approx(first.params.learning_rate * 0.75)
+    resumed, _, _ = run_mappo(config, evaluate=False, progress=False, run_dir=tmp_path, resume=True)
+    assert checksums(resumed) == checksums(straight)
+    with pytest.raises(MadataError, match="anneal_steps applies to algorithm=mappo only"):
+        default_config("hopper-3x1", anneal_steps=1000)
