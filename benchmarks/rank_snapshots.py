@@ -43,7 +43,8 @@ def main() -> None:
         checkpoints, _, _ = run(config, evaluate=False, progress=False, run_dir=args.run_dir, resume=True)
     except (MadataError, TypeError) as error:     # TypeError: a field TrainConfig does not have
         parser.exit(2, f"rank_snapshots.py: error: {error}\n")
-    trained = [c for c in checkpoints if not c.before_updates]
+    # a snapshot taken here at the saved step (evaluate=False) has no periodic figure to rank by
+    trained = [c for c in checkpoints if not c.before_updates and c.eval_mean is not None]
     for checkpoint in sorted(trained, key=lambda c: c.eval_mean, reverse=True)[: args.candidates]:
         returns = evaluate_actor(args.scenario, checkpoint.actor, args.episodes, SELECTION_EVAL_SEED)
         print(f"{checkpoint.step}\t{checkpoint.eval_mean:.2f}\t{returns.mean():.2f}\t"
