@@ -204,3 +204,4 @@ class Checkpoint:
     eval_std: float | None = None
     before_updates: bool = False   # the snapshot taken at the end of warm-up, before any update
     selection_mean: float | None = None   # mean over the expert-selection episodes, if re-evaluated
+    medium_check_mean: float | None = None   # mean over the medium-check episodes, if checked

@@ -32,7 +32,7 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -61,12 +61,15 @@ __all__ = ["ALGORITHMS", "ALGORITHM_DEFAULTS", "BUDGETS", "FINAL_EVAL_SEED", "PE
 
 
 def select_checkpoints(eval_means: list[float], random_reference: float,
-                       before_updates: list[bool] | None = None, expert: int | None = None) -> dict[str, int]:
+                       before_updates: list[bool] | None = None, expert: int | None = None,
+                       confirm: Callable[[int], float] | None = None) -> dict[str, int]:
     """Indices of the kept checkpoints, from their periodic evaluation means (in step order).
 
     expert: the best trained checkpoint; medium: the first trained checkpoint reaching
     random + (expert - random) / 3 (at most expert's value), not after expert; early: the checkpoint just before
     medium, which may be the untrained end-of-warm-up snapshot (medium itself if none).
+    confirm: a checkpoint's mean over fresh episodes; given, medium is the first checkpoint whose
+    periodic mean and confirmed mean both reach the target (the first periodic one if none does).
     """
     means = np.asarray(eval_means, dtype=np.float64)
     untrained = np.asarray(before_updates if before_updates is not None else [False] * means.size)
@@ -78,7 +81,8 @@ def select_checkpoints(eval_means: list[float], random_reference: float,
     # If no checkpoint beats random the target lies above expert; clamp it so that
     # medium is then the first checkpoint as good as expert (the roles mean little then).
     target = min(random_reference + MEDIUM_FRACTION * (means[expert] - random_reference), means[expert])
-    medium = int(next(k for k in trained if k <= expert and means[k] >= target))
+    reaching = [int(k) for k in trained if k <= expert and means[k] >= target]
+    medium = next((k for k in reaching if confirm(k) >= target), reaching[0]) if confirm else reaching[0]
     early = max(medium - 1, 0)
     return {"early": early, "medium": medium, "expert": expert}
 
@@ -104,6 +108,22 @@ def refine_expert(config: TrainConfig, checkpoints: list[Checkpoint], progress: 
         scores[k] = float(returns.mean())
         checkpoints[k].selection_mean = scores[k]
     return max(scores, key=lambda k: (scores[k], -k))
+
+
+def medium_check(config: TrainConfig, checkpoints: list[Checkpoint],
+                 progress: bool = False) -> Callable[[int], float] | None:
+    """A checkpoint's mean over `medium_check_episodes` selection episodes (None when the config
+    asks for none), recorded on the checkpoint: a medium candidate must reach the target again there."""
+    if config.medium_check_episodes <= 0:
+        return None
+
+    def confirmed_mean(k: int) -> float:
+        returns = evaluate_actor(config.scenario, checkpoints[k].actor, config.medium_check_episodes,
+                                 SELECTION_EVAL_SEED + config.seed, progress=progress,
+                                 description=f"medium check step {checkpoints[k].step}")
+        checkpoints[k].medium_check_mean = float(returns.mean())
+        return checkpoints[k].medium_check_mean
+    return confirmed_mean
 
 
 RESUMABLE_LEARNERS = ("td3", "mappo")
@@ -138,7 +158,8 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         train_seconds = time.time() - started
     chosen = select_checkpoints([c.eval_mean for c in checkpoints], random_reference,
                                 [c.before_updates for c in checkpoints],
-                                expert=refine_expert(config, checkpoints, progress))
+                                expert=refine_expert(config, checkpoints, progress),
+                                confirm=medium_check(config, checkpoints, progress))
     medium_step = checkpoints[chosen["medium"]].step
     if config.algorithm in RESUMABLE_LEARNERS:
         starts = trainer.state.episode_starts
@@ -160,6 +181,7 @@ def train_behavior(config: TrainConfig, zoo_dir: Path = ZOO_DIR, progress: bool 
         "checkpoints": [{"step": c.step, "eval_mean": c.eval_mean, "eval_std": c.eval_std,
                          "before_updates": c.before_updates}
                         | ({"selection_mean": c.selection_mean} if c.selection_mean is not None else {})
+                        | ({"medium_check_mean": c.medium_check_mean} if c.medium_check_mean is not None else {})
                         for c in checkpoints],
         "medium_replay": medium_replay,
         "policies": {},

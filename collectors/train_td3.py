@@ -86,7 +86,7 @@ def joint_view(scenario: str) -> tuple:
 
 # Fields that steer only what happens after training (choosing and scoring the roles): a
 # finished or resumed run may be re-selected with other values.
-AFTER_TRAINING = ("selection_episodes", "selection_candidates", "final_eval_episodes")
+AFTER_TRAINING = ("selection_episodes", "selection_candidates", "final_eval_episodes", "medium_check_episodes")
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:

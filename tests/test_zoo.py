@@ -100,6 +100,21 @@ def test_select_checkpoints_follows_the_documented_rule():
         "early": 0, "medium": 1, "expert": 3}
 
 
+def test_medium_check_skips_a_checkpoint_whose_fresh_episodes_fall_short():
+    # target -23.3: index 1 reached it only on its lucky periodic episodes (fresh: -27), so the
+    # check moves medium to index 2; only the candidates the periodic figures nominate are checked.
+    fresh = {1: -27.0, 2: -21.0, 3: -10.0}
+    checked = []
+
+    def confirm(k):
+        checked.append(k)
+        return fresh[k]
+    assert select_checkpoints([-30, -23, -20, -10], -30.0, confirm=confirm) == {"early": 1, "medium": 2, "expert": 3}
+    assert checked == [1, 2]
+    # no candidate confirms: the periodic rule's choice stands.
+    assert select_checkpoints([-30, -23, -20, -10], -30.0, confirm=lambda k: -29.0)["medium"] == 1
+
+
 @pytest.mark.parametrize("algorithm", ["td3", "sac", "ppo"])
 def test_exported_actor_matches_the_sb3_deterministic_policy(algorithm, tmp_path):
     import torch
