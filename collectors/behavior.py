@@ -118,12 +118,18 @@ def medium_check(config: TrainConfig, checkpoints: list[Checkpoint],
         return None
 
     def confirmed_mean(k: int) -> float:
-        returns = evaluate_actor(config.scenario, checkpoints[k].actor, config.medium_check_episodes,
-                                 SELECTION_EVAL_SEED + config.seed, progress=progress,
-                                 description=f"medium check step {checkpoints[k].step}")
-        checkpoints[k].medium_check_mean = float(returns.mean())
+        checkpoints[k].medium_check_mean = medium_check_mean(config, checkpoints[k].actor, progress,
+                                                             f"medium check step {checkpoints[k].step}")
         return checkpoints[k].medium_check_mean
     return confirmed_mean
+
+
+def medium_check_mean(config: TrainConfig, actor: MLPActor, progress: bool = False, description: str = "") -> float:
+    """`actor`'s mean return over the config's `medium_check_episodes` selection episodes (fresh:
+    not the periodic episodes that nominated it)."""
+    returns = evaluate_actor(config.scenario, actor, config.medium_check_episodes, SELECTION_EVAL_SEED + config.seed,
+                             progress=progress, description=description)
+    return float(returns.mean())
 
 
 RESUMABLE_LEARNERS = ("td3", "mappo")

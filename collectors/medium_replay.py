@@ -6,7 +6,7 @@ One run's buffer is small where the learner gets to medium quickly (HalfCheetah:
 steps), so a zoo entry may list further runs of the same configuration with other
 seeds (`medium_replay.extra_runs`), each stopped at its own first checkpoint that
 reaches the medium target (the rule that chose the zoo's medium, against the same
-expert). The tier is their buffers one after another, seed 0's first; every run's
+expert, with its check on fresh episodes where the entry's config asks for one). The tier is their buffers one after another, seed 0's first; every run's
 medium actor and buffer checksums are recorded so a re-run can be checked.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from collectors.behavior import MEDIUM_FRACTION, RESUMABLE_LEARNERS, _resumable_learner, cut_at_step
+from collectors.actors import MLPActor
+from collectors.behavior import MEDIUM_FRACTION, RESUMABLE_LEARNERS, _resumable_learner, cut_at_step, medium_check_mean
 from collectors.joint_env import buffer_checksum
-from collectors.run_support import TargetReached
 from collectors.sb3_training import run_training
 from collectors.train_config import TrainConfig
 from collectors.zoo_index import ZOO_DIR, update_zoo_index, zoo_entry
@@ -106,12 +106,23 @@ def train_replay_run(scenario: str, seed: int, zoo_dir: Path | None = None, prog
     config = TrainConfig.from_dict(base.to_dict() | {"seed": seed})
     target = medium_target(entry)
     run, buffer_checksum_at, _ = _resumable_learner(config.algorithm)
-    # Only a trained snapshot can be medium: TD3's end-of-warm-up actor (step learning_starts)
-    # has had no update, and on Ant it stands still above the target (the zoo's rule skips it too).
+    reached: dict[int, float | None] = {}      # the accepted snapshot's step -> its medium-check mean
+
+    def reaches_medium(step: int, mean: float, actor: MLPActor) -> bool:
+        # Only a trained snapshot can be medium: TD3's end-of-warm-up actor (step learning_starts)
+        # has had no update, and on Ant it stands still above the target (the zoo's rule skips it too).
+        if step <= config.learning_starts or mean < target:
+            return False
+        checked = None
+        if config.medium_check_episodes > 0:     # the zoo's medium rule confirms on fresh episodes too
+            checked = medium_check_mean(config, actor)
+            if checked < target:
+                return False
+        reached[step] = checked
+        return True
     checkpoints, _, trainer = run(config, evaluate=True, progress=progress, stop_at=max_steps,
-                                  stop_when=lambda step, mean: step > config.learning_starts and mean >= target)
-    medium = next((c for c in checkpoints if not c.before_updates and c.eval_mean is not None
-                   and c.eval_mean >= target), None)
+                                  stop_when=reaches_medium)
+    medium = next((c for c in checkpoints if c.step in reached), None)
     if medium is None:
         raise MadataError(f"{scenario} seed {seed} did not reach the medium target {target:.2f} in "
                           f"{trainer.state.step} steps; nothing was added")
@@ -121,6 +132,8 @@ def train_replay_run(scenario: str, seed: int, zoo_dir: Path | None = None, prog
              "episodes": sum(1 for s in starts if s < medium.step), "target": target,
              "train_wall_seconds": round(trainer.state.wall_seconds, 1),
              "command": f"madata train-behavior {scenario} --seed {seed} --for-medium-replay"}
+    if reached[medium.step] is not None:
+        extra["medium_check_mean"] = reached[medium.step]
     entry = zoo_entry(scenario, zoo_dir)       # re-read: another run may have been added meanwhile
     entry["medium_replay"].setdefault("extra_runs", []).append(extra)
     entry["medium_replay"]["total_steps"] = sum(run["stop_step"] for run in replay_runs(entry))

@@ -25,19 +25,21 @@ class TargetReached(Exception):
 
 def snapshot_evaluator(config: TrainConfig, bar: tqdm, evaluate: bool, progress: bool,
                        actor_of: Callable[[Any], MLPActor],
-                       stop_when: Callable[[int, float], bool] | None = None) -> Callable[[int, Any], dict[str, Any]]:
+                       stop_when: Callable[[int, float, MLPActor], bool] | None = None
+                       ) -> Callable[[int, Any], dict[str, Any]]:
     """`on_snapshot(step, learner)`: the snapshot's deterministic return over the periodic episodes.
-    With `stop_when(step, mean)`, a snapshot it accepts marks the run as done (`stop_after`)."""
+    With `stop_when(step, mean, actor)`, a snapshot it accepts marks the run as done (`stop_after`);
+    it gets the actor so that it can evaluate it further (a medium check on fresh episodes)."""
     reached: list[int] = []
 
     def on_snapshot(step: int, learner: Any) -> dict[str, Any]:
         if not evaluate:
             return {}
-        returns = evaluate_actor(config.scenario, actor_of(learner), config.eval_episodes,
-                                 PERIODIC_EVAL_SEED + config.seed)
+        actor = actor_of(learner)
+        returns = evaluate_actor(config.scenario, actor, config.eval_episodes, PERIODIC_EVAL_SEED + config.seed)
         if progress:
             bar.write(f"step {step}: eval return {returns.mean():.2f} +- {returns.std():.2f}")
-        if stop_when is not None and stop_when(step, float(returns.mean())):
+        if stop_when is not None and stop_when(step, float(returns.mean()), actor):
             reached.append(step)
         return {"eval_mean": float(returns.mean()), "eval_std": float(returns.std())}
     on_snapshot.reached = reached  # type: ignore[attr-defined]

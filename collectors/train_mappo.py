@@ -40,11 +40,11 @@ def mappo_hyperparameters(config: TrainConfig) -> tuple[PPOHyperparameters, int]
 
 def run_mappo(config: TrainConfig, evaluate: bool = True, stop_at: int | None = None, record: bool = False,
               progress: bool = True, run_dir: Path | None = None, resume: bool = False,
-              save_every_seconds: float = 300.0, stop_when: Callable[[int, float], bool] | None = None
+              save_every_seconds: float = 300.0, stop_when: Callable[[int, float, MLPActor], bool] | None = None
               ) -> tuple[list[Checkpoint], list[dict[str, Any]], PPOTrainer]:
     """Train (or continue) MAPPO; returns the checkpoints, the recorded episodes (with
     `record=True`, in episode-index order) and the trainer. `stop_when(step,
-    eval_mean)` ends the run after the first periodic evaluation it accepts."""
+    eval_mean, actor)` ends the run after the first periodic evaluation it accepts."""
     torch.set_num_threads(1)
     params, horizon = mappo_hyperparameters(config)
     envs = [JointEnv(config.scenario, config.seed, 0, record=record, reward_shaping=config.reward_shaping,

@@ -138,12 +138,12 @@ def replay_checksum(trainer: TD3Trainer, steps: int) -> str:
 def run_td3(config: TrainConfig, evaluate: bool = True, stop_at: int | None = None, record: bool = False,
             progress: bool = True, run_dir: Path | None = None, resume: bool = False,
             save_every_seconds: float = 300.0,
-            stop_when: Callable[[int, float], bool] | None = None) -> tuple[list[Checkpoint], JointEnv, TD3Trainer]:
+            stop_when: Callable[[int, float, MLPActor], bool] | None = None) -> tuple[list[Checkpoint], JointEnv, TD3Trainer]:
     """Train (or continue training) TD3; returns the checkpoints, the env and the trainer.
 
     With `run_dir`, the trainer's state is saved there at episode boundaries (every
     `save_every_seconds` and at the end); `resume=True` starts from that state.
-    `stop_when(step, eval_mean)` ends the run after the first periodic evaluation it accepts.
+    `stop_when(step, eval_mean, actor)` ends the run after the first periodic evaluation it accepts.
     Recording (`record=True`, for medium-replay) needs a run from step 0.
     """
     torch.set_num_threads(1)

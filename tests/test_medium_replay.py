@@ -49,6 +49,30 @@ def test_an_extra_seed_stops_at_its_medium_checkpoint_and_is_regenerated_after_t
         train_replay_run(SCENARIO, seed=3, zoo_dir=zoo, progress=False)
 
 
+def test_an_extra_seed_passes_the_entrys_medium_check_on_fresh_episodes(tmp_path, one_torch_thread, monkeypatch):
+    # An entry whose config sets medium_check_episodes (world's) chose its medium with that check;
+    # an extra seed must pass it too: the first trained snapshot (step 400) fails it here, 800 passes.
+    import collectors.medium_replay as medium_replay
+    zoo = tiny_zoo(tmp_path)
+    set_target(zoo, -1e9)
+    path = zoo / "index.json"
+    index = json.loads(path.read_text())
+    index["scenarios"][SCENARIO]["config"]["medium_check_episodes"] = 2
+    path.write_text(json.dumps(index))
+    fresh = iter([-2e9, -5.0])
+    checked = []
+
+    def check(config, actor):
+        checked.append((config.medium_check_episodes, actor.checksum))
+        return next(fresh)
+    monkeypatch.setattr(medium_replay, "medium_check_mean", check)
+    extra = train_replay_run(SCENARIO, seed=3, zoo_dir=zoo, progress=False)
+    assert extra["stop_step"] == 800 and extra["medium_check_mean"] == -5.0
+    assert [episodes for episodes, _ in checked] == [2, 2] and checked[1][1] == extra["medium_sha256"]
+    episodes, report = regenerate_medium_replay(SCENARIO, zoo, progress=False)
+    assert report["reproduced"], report
+
+
 def test_a_seed_that_never_reaches_medium_adds_nothing(tmp_path, one_torch_thread):
     zoo = tiny_zoo(tmp_path)
     set_target(zoo, 1e9)
