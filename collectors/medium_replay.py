@@ -6,8 +6,9 @@ One run's buffer is small where the learner gets to medium quickly (HalfCheetah:
 steps), so a zoo entry may list further runs of the same configuration with other
 seeds (`medium_replay.extra_runs`), each stopped at its own first checkpoint that
 reaches the medium target (the rule that chose the zoo's medium, against the same
-expert, with its check on fresh episodes where the entry's config asks for one). The tier is their buffers one after another, seed 0's first; every run's
-medium actor and buffer checksums are recorded so a re-run can be checked.
+expert, with its check on fresh episodes where the entry's config asks for one). The
+tier is their buffers one after another, seed 0's first; every run's medium actor and
+buffer checksums are recorded so a re-run can be checked.
 """
 
 from __future__ import annotations

@@ -138,7 +138,8 @@ def replay_checksum(trainer: TD3Trainer, steps: int) -> str:
 def run_td3(config: TrainConfig, evaluate: bool = True, stop_at: int | None = None, record: bool = False,
             progress: bool = True, run_dir: Path | None = None, resume: bool = False,
             save_every_seconds: float = 300.0,
-            stop_when: Callable[[int, float, MLPActor], bool] | None = None) -> tuple[list[Checkpoint], JointEnv, TD3Trainer]:
+            stop_when: Callable[[int, float, MLPActor], bool] | None = None
+            ) -> tuple[list[Checkpoint], JointEnv, TD3Trainer]:
     """Train (or continue training) TD3; returns the checkpoints, the env and the trainer.
 
     With `run_dir`, the trainer's state is saved there at episode boundaries (every
